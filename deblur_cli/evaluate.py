@@ -1,0 +1,232 @@
+"""`deblur evaluate`: score a deblurring function on blurry/sharp pairs.
+
+Every pair is scored twice, the deblurred output and the blurry input itself
+(the baseline row), with PSNR, SSIM and MS-SSIM from :mod:`deblur_cli.metrics`
+on RGB in [0, 1]. The output is clipped to [0, 1] and scored in float, not
+after rounding to 8 bits.
+
+PSNR of identical images is infinite; reports cap it at :data:`PSNR_CAP_DB`
+(100 dB, an MSE of 1e-10, far beyond any 8-bit difference) so that means stay
+finite and JSON stays valid (JSON has no Infinity). Any other non-finite value
+(e.g. NaN from a broken model) is written as ``null`` in JSON and empty in CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from deblur_cli import datasets, image_io
+from deblur_cli.errors import DataError, OutputError, UsageError
+from deblur_cli.fsutil import atomic_write, same_file
+from deblur_cli.metrics import psnr, ssim_and_ms_ssim
+
+PSNR_CAP_DB = 100.0
+METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "input_psnr", "input_ssim", "input_ms_ssim")
+CONVENTIONS = (
+    "RGB in [0,1]; PSNR over all pixels and channels, no border crop, capped at 100 dB; "
+    "SSIM 11x11 Gaussian window sigma 1.5, K1=0.01 K2=0.03, per channel then averaged, valid region; "
+    "MS-SSIM 5 scales, Wang et al. 2003 weights, 2x2 average pooling"
+)
+
+DeblurFn = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What to evaluate and what to keep."""
+
+    blur_folder: str = "blur"  # GoPro: "blur" (linear) or "blur_gamma"
+    save_dir: Path | None = None  # save deblurred outputs as <save_dir>/<sequence>/<stem>.png
+    limit: int | None = None  # evaluate the first N pairs only
+
+    def __post_init__(self) -> None:
+        if not self.blur_folder:
+            raise UsageError("the blur folder name must not be empty")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {self.limit}")
+
+
+@dataclass
+class ImageScore:
+    """Scores of one pair: the deblurred output and the blurry input, both against the sharp image."""
+
+    sequence: str
+    name: str
+    psnr: float
+    ssim: float
+    ms_ssim: float
+    input_psnr: float
+    input_ssim: float
+    input_ms_ssim: float
+
+
+@dataclass
+class EvalReport:
+    """Per-image scores with per-sequence and overall means."""
+
+    images: list[ImageScore]
+
+    def per_sequence(self) -> list[tuple[str, dict[str, float]]]:
+        """Mean of each metric per sequence, sequences in order of first appearance."""
+        groups: dict[str, list[ImageScore]] = {}
+        for score in self.images:
+            groups.setdefault(score.sequence, []).append(score)
+        return [(seq, _means(scores)) for seq, scores in groups.items()]
+
+    def overall(self) -> dict[str, float]:
+        """Mean of each metric over all images (not over sequence means); NaN when empty."""
+        return _means(self.images)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict: conventions, overall, per-sequence and per-image scores."""
+        counts: dict[str, int] = {}
+        for score in self.images:
+            counts[score.sequence] = counts.get(score.sequence, 0) + 1
+        doc = {
+            "conventions": CONVENTIONS,
+            "psnr_cap_db": PSNR_CAP_DB,
+            "count": len(self.images),
+            "overall": self.overall(),
+            "sequences": [
+                {"sequence": seq, "count": counts[seq], **means} for seq, means in self.per_sequence()
+            ],
+            "images": [asdict(score) for score in self.images],
+        }
+        return _finite_or_none(doc)
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`to_json` atomically (strict JSON: no NaN or Infinity)."""
+        text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+        atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
+
+    def write_csv(self, path: Path) -> None:
+        """Write one row per image atomically; columns ``sequence, name`` then :data:`METRICS`."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow([f.name for f in fields(ImageScore)])
+        for score in self.images:
+            row = asdict(score)
+            writer.writerow([row["sequence"], row["name"], *(_csv_number(row[m]) for m in METRICS)])
+        data = buf.getvalue().encode("utf-8")
+        atomic_write(Path(path), lambda f: f.write(data))
+
+
+def evaluate(
+    deblur: DeblurFn,
+    data_dir: Path,
+    options: EvalOptions = EvalOptions(),
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Deblur every blurry image of ``data_dir`` and score it against its sharp image.
+
+    ``deblur`` maps an H x W x 3 float32 RGB image in [0, 1] to one of the same
+    shape. Pairs come from :func:`deblur_cli.datasets.find_pairs`. All pairs are
+    checked (readable headers, equal sizes) before any deblurring, so a bad
+    dataset fails in seconds: a size mismatch raises :class:`DataError` naming the
+    pair, an unreadable image :class:`InputError`.
+    """
+    pairs = datasets.find_pairs(Path(data_dir), options.blur_folder)
+    if options.limit is not None:
+        pairs = pairs[: options.limit]
+    for pair in pairs:
+        _check_pair_sizes(pair)
+    scores: list[ImageScore] = []
+    for i, pair in enumerate(pairs):
+        scores.append(_score_pair(deblur, pair, options.save_dir))
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    return EvalReport(scores)
+
+
+def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_dir: Path | None) -> ImageScore:
+    loaded = image_io.load_image(pair.blur)
+    blurry = loaded.rgb
+    sharp = image_io.load_image(pair.sharp).rgb
+    if blurry.shape != sharp.shape:
+        raise DataError(_mismatch(pair, blurry.shape, sharp.shape))
+    out = np.asarray(deblur(blurry))
+    if out.shape != blurry.shape:
+        raise ValueError(f"deblur returned shape {out.shape} for an input of shape {blurry.shape}")
+    out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    if save_dir is not None:
+        _save_png(out, _output_path(Path(save_dir), pair), loaded)
+    ssim_out, ms_out = ssim_and_ms_ssim(out, sharp)
+    ssim_in, ms_in = ssim_and_ms_ssim(blurry, sharp)
+    return ImageScore(
+        sequence=pair.sequence,
+        name=pair.name,
+        psnr=_capped_psnr(out, sharp),
+        ssim=ssim_out,
+        ms_ssim=ms_out,
+        input_psnr=_capped_psnr(blurry, sharp),
+        input_ssim=ssim_in,
+        input_ms_ssim=ms_in,
+    )
+
+
+def _capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    value = psnr(a, b)
+    return min(value, PSNR_CAP_DB) if not math.isnan(value) else value
+
+
+def _check_pair_sizes(pair: datasets.Pair) -> None:
+    """Compare the two images' displayed sizes from their headers (no pixel decoding)."""
+    (w1, h1), (w2, h2) = image_io.read_size(pair.blur), image_io.read_size(pair.sharp)
+    if (w1, h1) != (w2, h2):
+        raise DataError(_mismatch(pair, (h1, w1), (h2, w2)))
+
+
+def _mismatch(pair: datasets.Pair, blur_shape: tuple, sharp_shape: tuple) -> str:
+    return (
+        f"pair {_pair_label(pair)}: blurry image {pair.blur} is {blur_shape[1]}x{blur_shape[0]} "
+        f"but sharp image {pair.sharp} is {sharp_shape[1]}x{sharp_shape[0]}"
+    )
+
+
+def _pair_label(pair: datasets.Pair) -> str:
+    return f"{pair.sequence}/{pair.name}" if pair.sequence else pair.name
+
+
+def _output_path(save_dir: Path, pair: datasets.Pair) -> Path:
+    out = save_dir / pair.sequence / f"{pair.name}.png"  # Pair.name is the file stem
+    if same_file(out, pair.blur) or same_file(out, pair.sharp):
+        raise OutputError(f"refusing to overwrite dataset image {out}; choose another --save-dir")
+    return out
+
+
+def _save_png(rgb: np.ndarray, path: Path, like: image_io.LoadedImage) -> None:
+    """PNG with the blurry input's bit depth and metadata, written atomically."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
+    image_io.save_image(rgb, path, like=like)
+
+
+def _means(scores: Iterable[ImageScore]) -> dict[str, float]:
+    rows = [asdict(s) for s in scores]
+    return {m: (float(np.mean([r[m] for r in rows])) if rows else math.nan) for m in METRICS}
+
+
+def _finite_or_none(value):
+    """Replace non-finite floats (anywhere in nested dicts/lists) by None for strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _csv_number(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else ""
