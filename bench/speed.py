@@ -8,7 +8,7 @@ subprocess, so the peak is its own) and the end-to-end time of the `deblur`
 command on a 12 MP JPEG.
 
     python bench/speed.py                # full run (about 10 minutes on 2 cores)
-    python bench/speed.py --quick        # small sizes, about a minute
+    python bench/speed.py --quick        # small sizes, a few minutes
     python bench/speed.py --threads 2 --skip-24mp --skip-cli
 
 Random weights are used unless --weights is given: speed does not depend on them.
@@ -112,11 +112,10 @@ def time_forward(
 
 
 def time_engine(
-    model: AttentiveDeblurNet, h: int, w: int, opts: InferenceOptions, reps: int, warmup: int = 1
+    model: AttentiveDeblurNet, rgb: np.ndarray, opts: InferenceOptions, reps: int, warmup: int = 1
 ) -> tuple[float, int, np.ndarray]:
-    """Seconds for Deblurrer.run on an h x w image, the number of tiles, and the output."""
+    """Seconds for Deblurrer.run on ``rgb``, the number of tiles, and the output."""
     d = Deblurrer(model, opts)
-    rgb = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     tiles = [0]
     out: list[np.ndarray] = []
 
@@ -124,6 +123,22 @@ def time_engine(
         out[:] = [d.run(rgb, progress=lambda done, total: tiles.__setitem__(0, total))]
 
     return _best_time(fn, d.device, reps, warmup), tiles[0], out[0]
+
+
+def make_image(h: int, w: int, path: str | None = None) -> np.ndarray:
+    """A float32 h x w x 3 image: the centre crop of ``path`` (a real photo) or random pixels."""
+    if path is None:
+        return np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        scale = max(h / im.height, w / im.width, 1.0)
+        if scale > 1:
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BICUBIC)
+        left, top = (im.width - w) // 2, (im.height - h) // 2
+        im = im.crop((left, top, left + w, top + h))
+    return np.asarray(im, dtype=np.float32) / 255.0
 
 
 def peak_rss_bytes() -> int:
@@ -236,7 +251,7 @@ def cli_end_to_end(args: argparse.Namespace, height: int, width: int, precision:
             why = _last_line(proc.stderr) or _last_line(proc.stdout)
             return [Row("CLI end to end", "failed", f"exit {proc.returncode}: {why}")]
     mp = height * width / 1e6
-    return [Row(f"CLI end to end, {mp:.0f} MP JPEG, {precision}", f"{seconds:.1f} s", f"{seconds / mp:.2f} s/MP incl. start-up, decode, encode")]
+    return [Row(f"CLI end to end, {width}x{height} JPEG, {precision}", f"{seconds:.1f} s", f"{seconds / mp:.2f} s/MP incl. start-up, decode, encode")]
 
 
 def _random_weights_file(args: argparse.Namespace, folder: Path) -> Path | None:
@@ -281,10 +296,11 @@ def _default_threads() -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes (a 3 MP image instead of 24 MP, etc.)")
+    p.add_argument("--quick", action="store_true", help="small sizes (1.5 MP instead of 24 MP, etc.)")
     p.add_argument("--threads", type=int, default=_default_threads(), help="torch CPU threads (default: all cores)")
     p.add_argument("--config", choices=sorted(CONFIGS), default="default", help="model configuration (random weights)")
     p.add_argument("--weights", help="use these weights (NAME|PATH) instead of random ones")
+    p.add_argument("--image", help="a real photo for the bf16-vs-fp32 PSNR row (centre crop)")
     p.add_argument("--skip-24mp", action="store_true", help="skip the large-photo memory run")
     p.add_argument("--skip-cli", action="store_true", help="skip the end-to-end CLI timing")
     p.add_argument("--skip-layout", action="store_true", help="skip the channels_last comparison")
@@ -320,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
           f"native bf16: {'yes' if bf16 else 'no'}")
     flops = flops_per_mp(CONFIGS[args.config] if not args.weights else _model(args).config)
     emit(Row("network FLOPs per megapixel", f"{flops / 1e12:.3f} TFLOP", "FlopCounterMode, 256x256 input, scaled"))
-    n = 1024 if args.quick else 2048
+    n = 1024 if args.quick else 4096
     ceiling = {p: matmul_ceiling(p, cpu, n) for p in cpu_precisions}
     for p in cpu_precisions:
         emit(Row(f"CPU matmul ceiling {p}", f"{ceiling[p]:.0f} GFLOP/s", f"torch.mm {n}x{n}; floor {flops / ceiling[p] / 1e9:.1f} s/MP"))
@@ -335,14 +351,15 @@ def main(argv: list[str] | None = None) -> None:
     outputs: dict[str, np.ndarray] = {}
     for p in cpu_precisions:
         opts = InferenceOptions(device="cpu", precision=p)
-        t, _, out = time_engine(model, whole, whole, opts, reps=2)
+        t, _, out = time_engine(model, make_image(whole, whole, args.image), opts, reps=2)
         outputs[p] = out
         speed_row(f"CPU whole image {whole}x{whole} {p}", t, whole * whole, p)
     emit(Row("bf16 vs fp32 output PSNR", f"{_psnr(outputs['bf16'], outputs['fp32']):.1f} dB",
-             f"{whole}x{whole}, {'given' if args.weights else 'random'} weights"))
+             f"{whole}x{whole} {'crop of ' + Path(args.image).name if args.image else 'random pixels'}, "
+             f"{'given' if args.weights else 'random'} weights"))
     for p in cpu_precisions:
         opts = InferenceOptions(device="cpu", precision=p, tile=tile)
-        t, tiles, _ = time_engine(model, tiled_side, tiled_side, opts, reps=1, warmup=0)
+        t, tiles, _ = time_engine(model, make_image(tiled_side, tiled_side), opts, reps=1, warmup=0)
         overlap = opts.tile_overlap
         speed_row(f"CPU tiled {tiled_side}x{tiled_side}, tile {tile} {p}", t, tiled_side**2, p,
                   f"({tiles} tiles, overlap {overlap}; per output MP)")
@@ -361,16 +378,17 @@ def main(argv: list[str] | None = None) -> None:
             c = matmul_ceiling(p, gpu, 8192)
             emit(Row(f"CUDA matmul ceiling {p}", f"{c / 1e3:.0f} TFLOP/s", name))
             opts = InferenceOptions(device="cuda", precision=p)
-            t, _, _ = time_engine(model, 720, 1280, opts, reps=10, warmup=3)
+            t, _, _ = time_engine(model, make_image(720, 1280), opts, reps=10, warmup=3)
             emit(Row(f"CUDA 1280x720 {p}", f"{t * 1e3:.1f} ms", f"{flops * 0.9216 / t / 1e9 / c:.0%} of ceiling"))
-            t, tiles, _ = time_engine(model, 4000, 6000, InferenceOptions(device="cuda", precision=p, tile=2048), reps=1)
+            big = InferenceOptions(device="cuda", precision=p, tile=2048)
+            t, tiles, _ = time_engine(model, make_image(4000, 6000), big, reps=1)
             emit(Row(f"CUDA tiled 6000x4000 tile 2048 {p}", f"{t / 24:.3f} s/MP", f"{tiles} tiles"))
         model.to("cpu")
 
     if not args.skip_24mp:
-        h, w = (1500, 2000) if args.quick else (4000, 6000)
+        h, w = (1024, 1536) if args.quick else (4000, 6000)
         res = _run_child(args, "big", "--height", str(h), "--width", str(w), "--precision", "auto")
-        label = f"CPU {w}x{h} ({h * w / 1e6:.0f} MP) auto tiles"
+        label = f"CPU {w}x{h} ({h * w / 1e6:.1f} MP) auto tiles"
         if isinstance(res, str):
             emit(Row(label, "failed", res))
         else:
@@ -386,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
                 emit(Row(f"activation memory {side}x{side} {p}", value, "VmHWM delta of one forward pass"))
 
     if not args.skip_cli:
-        h, w = (1500, 2000) if args.quick else (3000, 4000)
+        h, w = (768, 1024) if args.quick else (3000, 4000)
         for row in cli_end_to_end(args, h, w, "auto"):
             emit(row)
     print("note: timings on a shared machine vary; figures are best-of-N wall-clock times.")

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -48,7 +49,6 @@ class _ImageByDefault(TyperGroup):
 
 app = typer.Typer(
     cls=_ImageByDefault,
-    help="Remove motion blur from photos.\n\nQuick start: deblur photo.jpg -o sharp.jpg",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -72,14 +72,26 @@ def _root(
 ) -> None:
     """Remove motion blur from photos with an attentive multi-scale network.
 
-    [bold]deblur photo.jpg -o sharp.jpg[/] deblurs one photo; [bold]deblur batch folder/[/] a folder tree.
-    Exit codes: 0 ok, 1 some files failed, 2 usage, 3 bad input, 4 cannot write output,
-    5 weights problem, 6 out of memory / device unavailable, 7 bad dataset, 130 interrupted.
+    [bold]deblur photo.jpg -o sharp.jpg[/] deblurs one photo; [bold]deblur batch folder/[/] a whole folder tree.
+
+    Exit codes: 0 ok, 1 some files failed, 2 usage, 3 bad input, 4 cannot write output, 5 weights problem, 6 out of memory or device unavailable, 7 bad dataset, 130 interrupted.
     """
 
 
+def _printable(text: object) -> str:
+    """User text (a path or a message) for the console: one line, never markup, and
+    undecodable file-name bytes shown as \\xff rather than as surrogate escapes."""
+    text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    shown = raw.decode("utf-8", "backslashreplace")
+    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in shown))
+
+
 def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {_printable(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -190,7 +202,7 @@ def image_cmd(
 
         target = output or default_output_path(input)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
-        if not input.exists():
+        if not input.exists() and not input.is_symlink():  # a dangling/looping link gets image_io's message
             raise _input_error(f"no such file: {input}")
         check_output_path(input, target, overwrite)  # fail before loading weights
         deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
@@ -198,7 +210,7 @@ def image_cmd(
         with _bar() as progress:
             task = progress.add_task(f"Deblurring {input.name}", total=None)
             written = deblur_file(deblurrer, input, target, opts, progress=_tile_callback(progress, task))
-        console.print(f"[green]wrote[/] {written} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]")
+        console.print(f"[green]wrote[/] {_printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]")
 
 
 def _input_error(message: str) -> DeblurError:
@@ -223,12 +235,13 @@ def batch_cmd(
 ) -> None:
     """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
     with _errors():
-        from deblur_cli.pipeline import SaveOptions, deblur_batch
+        from deblur_cli.pipeline import SaveOptions, deblur_batch, prepare_batch_output
 
         if not in_dir.is_dir():
             raise _input_error(f"not a folder: {in_dir}")
-        deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
+        out_dir = prepare_batch_output(in_dir, out_dir, opts)  # fail before weights and the bar
+        deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
         with _bar(transient=False) as progress:
             files = progress.add_task("Photos", total=None)
             tiles = progress.add_task("", total=None, visible=False)
@@ -259,7 +272,7 @@ def _batch_summary(result) -> None:
     table.add_row("[red]failed[/]", str(len(result.failed)))
     console.print(table)
     for path, message in result.failed:
-        console.print(f"[red]failed[/] {path}: {message}", soft_wrap=True)
+        console.print(f"[red]failed[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- attention map
@@ -431,10 +444,18 @@ def make_pairs_cmd(
     with _errors():
         from deblur_cli.synthesis import make_pairs
 
+        failed: list[tuple[Path, str]] = []
         with _bar() as progress:
             task = progress.add_task("Synthesising pairs", total=None)
-            n = make_pairs(sharp_dir, out_dir, seed=seed, crop=crop, pairs_per_image=pairs_per_image, progress=_tile_callback(progress, task))
+            n = make_pairs(
+                sharp_dir, out_dir, seed=seed, crop=crop, pairs_per_image=pairs_per_image,
+                progress=_tile_callback(progress, task), on_error=lambda p, m: failed.append((p, m)),
+            )
         console.print(f"[green]wrote {n} pairs[/] to {out_dir}")
+        for path, message in failed:
+            console.print(f"[red]skipped[/] {path}: {message}", soft_wrap=True)
+        if failed:
+            raise typer.Exit(EXIT_FAILURES)
 
 
 # ----------------------------------------------------------------------------- weights

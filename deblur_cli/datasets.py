@@ -183,10 +183,10 @@ def _flip(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray
     return arrays
 
 
-def _worker_stream() -> int:
-    """Distinguishes DataLoader workers and, through torch's per-iterator base seed, epochs."""
-    info = torch.utils.data.get_worker_info()
-    return 0 if info is None else int(info.seed) % (2**63)
+def _stream() -> int:
+    """A draw from torch's RNG: differs per DataLoader worker and epoch (torch seeds workers),
+    and is a pure function of the sample when the trainer seeds torch per sample (exact resume)."""
+    return int(torch.randint(0, 2**62, ()).item())
 
 
 class PairedDataset(Dataset):
@@ -236,7 +236,7 @@ class SharpFolderDataset(Dataset):
 
     Each sample picks a random photo, a random crop with ``cfg.margin`` pixels of context,
     random flips and a random strength, then calls :func:`synthesize`. Its RNG is derived
-    from ``(seed, epoch, worker stream, index)``: runs with the same seed, DataLoader
+    from ``(seed, epoch, torch RNG draw, index)``: runs with the same seed, DataLoader
     settings and torch seed are reproducible; call :meth:`set_epoch` each epoch when
     loading in the main process (DataLoader workers get a fresh stream each epoch anyway).
     Without ``augment`` the sample depends on ``(seed, index)`` only (a fixed validation set).
@@ -287,7 +287,7 @@ class SharpFolderDataset(Dataset):
     def rng_for(self, index: int) -> np.random.Generator:
         if not self.augment:
             return np.random.default_rng([self.seed, index])
-        return np.random.default_rng([self.seed, self.epoch, _worker_stream(), index])
+        return np.random.default_rng([self.seed, self.epoch, _stream(), index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng_for(index)

@@ -24,6 +24,7 @@ from deblur_cli.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.tiling import (
     Stitcher,
     Tile,
+    fit_tile,
     padded_size,
     plan_tiles,
     reflect_indices,
@@ -33,7 +34,11 @@ from deblur_cli.tiling import (
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-#: Default overlap between neighbouring tiles, in pixels (see docs in tests/test_engine.py).
+#: Default overlap between neighbouring tiles, in pixels. With random weights the network's
+#: output near a tile edge needs ~30 px of context to match the whole-image output to
+#: 50 dB; 64 px overlap with a ramp over its central half keeps the seam pixels >= 30 px
+#: from their tile's edge (default config, 128px tiles: 63-72 dB tiled vs whole; with
+#: 32 px overlap and a full-width ramp: 48-54 dB).
 DEFAULT_OVERLAP = 64
 #: Fraction of the overlap the blending ramp spans (centred; see tiling.blend_window).
 BLEND_RAMP = 0.5
@@ -68,6 +73,7 @@ class InferenceOptions:
     tile_overlap: int = DEFAULT_OVERLAP
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", self.precision.strip().lower())
         if self.precision not in PRECISIONS:
             raise UsageError(
                 f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}"
@@ -118,6 +124,7 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     """Pick ``fp32|bf16|fp16`` for ``device``; ``auto`` is fp16 on CUDA, bf16 on bf16 CPUs."""
+    name = name.strip().lower()
     if name not in PRECISIONS:
         raise UsageError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
     if device.type == "cuda":
@@ -250,7 +257,8 @@ class Deblurrer:
             # Neighbours need a stride of at least one multiple; OOM retries may shrink the
             # tile below twice the requested overlap.
             overlap = min(self.options.tile_overlap, tile // 2, tile - m)
-            tiles = plan_tiles(hp, wp, tile, overlap, align=m)
+            sides = (fit_tile(hp, tile, overlap, m), fit_tile(wp, tile, overlap, m))
+            tiles = plan_tiles(hp, wp, sides, overlap, align=m)
         stitch = Stitcher(h, w)
         if progress is not None:
             progress(0, len(tiles))
@@ -281,7 +289,8 @@ class Deblurrer:
                 try:
                     return self._run_tiled(rgb, tile, progress)
                 except torch.OutOfMemoryError:
-                    tile = self._smaller_tile(tile, h, w)
+                    pass  # retry outside the handler, so the failed pass's tensors are freed
+                tile = self._smaller_tile(tile, h, w)
 
     def _smaller_tile(self, tile: int | None, height: int, width: int) -> int:
         """Half the tile after an out-of-memory error, or ResourceError below MIN_TILE."""
@@ -291,10 +300,11 @@ class Deblurrer:
         current = tile if tile is not None else max(padded_size(height, m), padded_size(width, m))
         floor = padded_size(MIN_TILE, m)
         if current <= floor:
+            hint = "use --device cpu" if self.device.type == "cuda" else "free some memory"
             raise ResourceError(
                 f"out of memory on {self.device} even with {current}px tiles;"
-                " close other programs or use --device cpu"
-            ) from None
+                f" close other programs or {hint}"
+            )
         return max(floor, current // 2 // m * m)
 
     @contextlib.contextmanager

@@ -487,6 +487,26 @@ def default_batch_output(in_dir: Path) -> Path:
     return absolute.with_name(f"{absolute.name}_deblurred")
 
 
+def prepare_batch_output(in_dir: Path, out_dir: Path | None, options: SaveOptions = SaveOptions()) -> Path:
+    """Check the batch's folders and options and create the output folder; returns it."""
+    in_dir = Path(in_dir)
+    if not in_dir.exists():
+        raise InputError(f"input folder not found: {in_dir}")
+    if not in_dir.is_dir():
+        raise InputError(f"not a folder: {in_dir} (use 'deblur image' for one file)")
+    out_dir = default_batch_output(in_dir) if out_dir is None else Path(out_dir)
+    _normalise_format(options.output_format)
+    if "/" in options.suffix or os.sep in options.suffix:
+        raise UsageError(f"the output suffix may not contain a path separator: {options.suffix!r}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"output {out_dir} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
+    return out_dir
+
+
 def deblur_batch(
     deblurrer: ImageDeblurrer,
     in_dir: Path,
@@ -507,20 +527,7 @@ def deblur_batch(
     ``overlap=False`` runs the same stages one after another in the calling thread.
     """
     in_dir = Path(in_dir)
-    if not in_dir.exists():
-        raise InputError(f"input folder not found: {in_dir}")
-    if not in_dir.is_dir():
-        raise InputError(f"not a folder: {in_dir} (use 'deblur image' for one file)")
-    out_dir = default_batch_output(in_dir) if out_dir is None else Path(out_dir)
-    _normalise_format(options.output_format)
-    if "/" in options.suffix or os.sep in options.suffix:
-        raise UsageError(f"the output suffix may not contain a path separator: {options.suffix!r}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"output {out_dir} is a file, not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
+    out_dir = prepare_batch_output(in_dir, out_dir, options)
 
     started = time.time()
     jobs, problems = plan_batch(in_dir, out_dir, options)

@@ -56,30 +56,43 @@ def _starts(length: int, tile: int, overlap: int, align: int) -> list[int]:
     return [align * ((i * units) // gaps) for i in range(gaps + 1)]
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1) -> list[Tile]:
-    """Cover a ``height x width`` image with tiles of side at most ``tile``.
+def plan_tiles(
+    height: int, width: int, tile: int | tuple[int, int], overlap: int, align: int = 1
+) -> list[Tile]:
+    """Cover a ``height x width`` image with tiles of at most ``tile`` pixels per side.
 
-    Every pixel is covered; neighbouring tiles overlap by at least ``overlap``
-    pixels whenever the image is larger than one tile. Tiles are spread evenly
-    (each has exactly ``min(tile, side)`` pixels per side) and start at
-    multiples of ``align``, which must then divide ``height - tile`` and
-    ``width - tile`` where those are positive (the engine aligns tiles to the
-    model's size multiple so that strided layers sample the same grid as on
-    the whole image). Row-major order.
+    ``tile`` is a side or a ``(tile_height, tile_width)`` pair. Every pixel is
+    covered; neighbouring tiles overlap by at least ``overlap`` pixels whenever
+    the image is larger than one tile. Tiles are spread evenly (each is exactly
+    ``min(tile, side)`` pixels per side) and start at multiples of ``align``,
+    which must then divide ``height - tile`` and ``width - tile`` where those are
+    positive (the engine aligns tiles to the model's size multiple so that
+    strided layers sample the same grid as on the whole image). Row-major order.
     """
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
     if height < 1 or width < 1:
         raise ValueError(f"image size must be positive, got {height}x{width}")
-    if tile < 1:
+    if th < 1 or tw < 1:
         raise ValueError(f"tile must be positive, got {tile}")
-    if not 0 <= overlap < tile:
+    if not 0 <= overlap < min(th, tw):
         raise ValueError(f"overlap must be in [0, tile), got overlap={overlap} tile={tile}")
     if align < 1:
         raise ValueError(f"align must be positive, got {align}")
-    ys = _starts(height, tile, overlap, align)
-    xs = _starts(width, tile, overlap, align)
-    return [
-        Tile(y, x, min(y + tile, height), min(x + tile, width)) for y in ys for x in xs
-    ]
+    ys = _starts(height, th, overlap, align)
+    xs = _starts(width, tw, overlap, align)
+    return [Tile(y, x, min(y + th, height), min(x + tw, width)) for y in ys for x in xs]
+
+
+def fit_tile(length: int, tile: int, overlap: int, align: int = 1) -> int:
+    """The smallest tile side (a multiple of ``align``, <= ``tile``) that needs as few tiles
+    along an axis of ``length`` pixels as ``tile`` does: avoids processing a mostly
+    redundant last tile (e.g. 1504 px with 1248 px tiles becomes two 784 px tiles).
+    """
+    if tile >= length:
+        return tile  # one tile; plan_tiles clips it to the image
+    count = -(-(length - overlap) // (tile - overlap))
+    fitted = -(-(length - overlap) // count) + overlap
+    return min(tile, padded_size(fitted, align))
 
 
 #: Weight of the pixels a ramp skips (outermost part of the overlap): small but > 0.

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from deblur_cli.errors import DataError, UsageError
-from deblur_cli.fsutil import atomic_path
+from deblur_cli.fsutil import TMP_PREFIX, atomic_path
 from deblur_cli.losses import multiscale_loss
 from deblur_cli.model import LITE_CONFIG, AttentiveDeblurNet, ModelConfig
 
@@ -411,6 +411,8 @@ def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> TrainConfi
     elif checkpoint_paths(run_dir):
         raise UsageError(f"{run_dir} already holds checkpoints; pass --resume to continue or choose a new --output")
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (run_dir / "checkpoints").glob(f"{TMP_PREFIX}*"):  # left by a run killed mid-save
+        stale.unlink(missing_ok=True)
     with atomic_path(cfg_path) as tmp:
         tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
     return cfg

@@ -379,8 +379,12 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None
     """torch.load with weights_only=True: a pickle that needs arbitrary globals is refused."""
     import pickle
 
+    import warnings
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
         if found:

@@ -18,6 +18,7 @@ from deblur_cli.engine import (
 )
 from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.tiling import fit_tile
 
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 CPU32 = InferenceOptions(device="cpu", precision="fp32")
@@ -239,6 +240,16 @@ def test_memory_estimate_scales_with_widths() -> None:
     assert engine.activation_bytes_per_pixel(ModelConfig(), "bf16") < default
 
 
+def test_tiles_are_fitted_to_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _flaky_forward(monkeypatch, failures=0)
+    opts = InferenceOptions(device="cpu", precision="fp32", tile=128, tile_overlap=16)
+    out = Deblurrer(_model(), opts).run(_image(150, 40))
+    assert out.shape == (150, 40, 3)
+    # 160 padded rows need two 128px tiles; two 96px tiles (overlap 32 >= 16) do as well.
+    assert set(seen) == {(96, 48)} and len(seen) == 2
+    assert fit_tile(160, 128, 16, 16) == 96
+
+
 # ---- out-of-memory retry ------------------------------------------------------------------
 
 
@@ -273,9 +284,9 @@ def test_oom_retry_halves_the_tile(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_oom_retry_goes_down_to_the_minimum_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _flaky_forward(monkeypatch, failures=10**6)
-    d = Deblurrer(_model(), InferenceOptions(device="cpu", precision="fp32", tile=256))
+    opts = InferenceOptions(device="cpu", precision="fp32", tile=256, tile_overlap=0)
     with pytest.raises(ResourceError, match="out of memory .* 64px tiles"):
-        d.run(_image(300, 300))
+        Deblurrer(_model(), opts).run(_image(512, 512))
     assert [s[0] for s in seen] == [256, 128, 64]
 
 

@@ -13,6 +13,7 @@ from deblur_cli.tiling import (
     Stitcher,
     Tile,
     blend_window,
+    fit_tile,
     padded_size,
     plan_tiles,
     reflect_indices,
@@ -69,6 +70,32 @@ def test_aligned_plan_starts_on_multiple(hm: int, wm: int, tm: int, data: st.Dat
     tiles = plan_tiles(height, width, tile, overlap, align=m)
     _check_plan(height, width, tile, overlap, tiles)
     assert all(t.y0 % m == 0 and t.x0 % m == 0 for t in tiles)
+
+
+@settings(max_examples=50, deadline=None)
+@given(length=st.integers(1, 400), tile=st.integers(16, 128), data=st.data())
+def test_fit_tile_keeps_the_count_and_shrinks(length: int, tile: int, data: st.DataObject) -> None:
+    overlap = data.draw(st.integers(0, tile // 2), label="overlap")
+    fitted = fit_tile(length, tile, overlap)
+    assert fitted <= tile
+    before = plan_tiles(1, length, tile, overlap)
+    after = plan_tiles(1, length, fitted, overlap)
+    _check_plan(1, length, fitted, overlap, after)
+    assert len(after) == len(before)
+
+
+def test_fit_tile_examples() -> None:
+    assert fit_tile(1504, 1248, 64, 16) == 784
+    assert fit_tile(1024, 512, 64, 16) == 384
+    assert fit_tile(100, 128, 16) == 128
+    assert fit_tile(512, 128, 0, 16) == 128
+
+
+def test_plan_accepts_rectangular_tiles() -> None:
+    tiles = plan_tiles(100, 100, (32, 64), 8)
+    _check_plan_rect = {(t.height, t.width) for t in tiles}
+    assert _check_plan_rect == {(32, 64)}
+    assert len(tiles) == 4 * 2
 
 
 def test_plan_spreads_tiles_evenly() -> None:
