@@ -237,9 +237,11 @@ def cli_end_to_end(args: argparse.Namespace, height: int, width: int, precision:
         rng = np.random.default_rng(0)
         small = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
         Image.fromarray(small).resize((width, height), Image.BILINEAR).save(src, quality=90)
+        rows = _decode_encode(src, Path(tmp) / "copy.jpg")
         weights = args.weights or _random_weights_file(args, Path(tmp))
         if weights is None:
-            return [Row("CLI end to end", "skipped", "no weights given and deblur_cli.weights.save_weights is missing")]
+            why = "no weights given and deblur_cli.weights.save_weights is missing"
+            return rows + [Row("CLI end to end", "skipped", why)]
         cmd = [sys.executable, "-m", "deblur_cli", "image", str(src), "-o", str(dst)]
         cmd += ["--device", "cpu", "--precision", precision, "--threads", str(args.threads)]
         cmd += ["--weights", str(weights)]
@@ -249,9 +251,25 @@ def cli_end_to_end(args: argparse.Namespace, height: int, width: int, precision:
         seconds = time.perf_counter() - t0
         if proc.returncode != 0 or not dst.is_file():
             why = _last_line(proc.stderr) or _last_line(proc.stdout)
-            return [Row("CLI end to end", "failed", f"exit {proc.returncode}: {why}")]
+            return rows + [Row("CLI end to end", "failed", f"exit {proc.returncode}: {why}")]
     mp = height * width / 1e6
-    return [Row(f"CLI end to end, {width}x{height} JPEG, {precision}", f"{seconds:.1f} s", f"{seconds / mp:.2f} s/MP incl. start-up, decode, encode")]
+    rows.append(Row(f"CLI end to end, {width}x{height} JPEG, {precision}", f"{seconds:.1f} s",
+                    f"{seconds / mp:.2f} s/MP incl. start-up, decode, encode"))
+    return rows
+
+
+def _decode_encode(src: Path, dst: Path) -> list[Row]:
+    """Time image_io's load and save of the JPEG: the cost outside the network."""
+    try:
+        from deblur_cli import image_io
+    except ImportError:
+        return [Row("decode / encode", "skipped", "deblur_cli.image_io is not there yet")]
+    t0 = time.perf_counter()
+    loaded = image_io.load_image(src)
+    t1 = time.perf_counter()
+    image_io.save_image(loaded.rgb, dst, like=loaded)
+    t2 = time.perf_counter()
+    return [Row("JPEG decode + encode (image_io)", f"{t1 - t0:.2f} + {t2 - t1:.2f} s", src.name)]
 
 
 def _random_weights_file(args: argparse.Namespace, folder: Path) -> Path | None:
@@ -295,16 +313,18 @@ def _default_threads() -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small sizes (1.5 MP instead of 24 MP, etc.)")
-    p.add_argument("--threads", type=int, default=_default_threads(), help="torch CPU threads (default: all cores)")
-    p.add_argument("--config", choices=sorted(CONFIGS), default="default", help="model configuration (random weights)")
+    p.add_argument("--threads", type=int, default=_default_threads(), help="torch CPU threads (default: all)")
+    p.add_argument("--config", choices=sorted(CONFIGS), default="default", help="model config (random weights)")
     p.add_argument("--weights", help="use these weights (NAME|PATH) instead of random ones")
     p.add_argument("--image", help="a real photo for the bf16-vs-fp32 PSNR row (centre crop)")
     p.add_argument("--skip-24mp", action="store_true", help="skip the large-photo memory run")
     p.add_argument("--skip-cli", action="store_true", help="skip the end-to-end CLI timing")
     p.add_argument("--skip-layout", action="store_true", help="skip the channels_last comparison")
-    p.add_argument("--memory-model", action="store_true", help="also measure activation bytes per pixel (engine constants)")
+    p.add_argument("--memory-model", action="store_true", help="also measure activation bytes per pixel")
     p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--height", type=int, default=4000, help=argparse.SUPPRESS)
     p.add_argument("--width", type=int, default=6000, help=argparse.SUPPRESS)
@@ -339,7 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     n = 1024 if args.quick else 4096
     ceiling = {p: matmul_ceiling(p, cpu, n) for p in cpu_precisions}
     for p in cpu_precisions:
-        emit(Row(f"CPU matmul ceiling {p}", f"{ceiling[p]:.0f} GFLOP/s", f"torch.mm {n}x{n}; floor {flops / ceiling[p] / 1e9:.1f} s/MP"))
+        floor = flops / ceiling[p] / 1e9
+        emit(Row(f"CPU matmul ceiling {p}", f"{ceiling[p]:.0f} GFLOP/s", f"torch.mm {n}x{n}; floor {floor:.1f} s/MP"))
 
     model = _model(args)
 
@@ -379,7 +400,8 @@ def main(argv: list[str] | None = None) -> None:
             emit(Row(f"CUDA matmul ceiling {p}", f"{c / 1e3:.0f} TFLOP/s", name))
             opts = InferenceOptions(device="cuda", precision=p)
             t, _, _ = time_engine(model, make_image(720, 1280), opts, reps=10, warmup=3)
-            emit(Row(f"CUDA 1280x720 {p}", f"{t * 1e3:.1f} ms", f"{flops * 0.9216 / t / 1e9 / c:.0%} of ceiling"))
+            frac = flops * 0.9216 / t / 1e9 / c
+            emit(Row(f"CUDA 1280x720 {p}", f"{t * 1e3:.1f} ms", f"{frac:.0%} of ceiling"))
             big = InferenceOptions(device="cuda", precision=p, tile=2048)
             t, tiles, _ = time_engine(model, make_image(4000, 6000), big, reps=1)
             emit(Row(f"CUDA tiled 6000x4000 tile 2048 {p}", f"{t / 24:.3f} s/MP", f"{tiles} tiles"))

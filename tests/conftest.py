@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections import Counter
+
 import pytest
 import torch
 
@@ -19,3 +23,89 @@ def _few_threads():
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return TINY
+
+
+class HostileServer:
+    """A local HTTP server on 127.0.0.1 (ephemeral port) serving ``body`` through hostile routes.
+
+    ``/ok/...`` serves it; ``/tampered/...`` flips one byte; ``/error/...`` answers 500; any
+    unknown route 404; ``/silent/...`` never answers; ``/stall/...`` sends headers and a third
+    of the body, then nothing; ``/short/...`` promises the whole body and hangs up after a third.
+    ``hits`` counts requests per route.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.hits: Counter[str] = Counter()
+        self.stop = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                route = self.path.strip("/").split("/")[0]
+                outer.hits[route] += 1
+                getattr(self, f"route_{route.replace('-', '_')}", lambda: self.send_error(404))()
+
+            def _head(self, length: int) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+
+            def route_ok(self) -> None:
+                self._head(len(outer.body))
+                self.wfile.write(outer.body)
+
+            def route_tampered(self) -> None:  # right size, one byte changed on the way
+                body = bytearray(outer.body)
+                body[len(body) // 2] ^= 0x01
+                self._head(len(body))
+                self.wfile.write(bytes(body))
+
+            def route_error(self) -> None:
+                self.send_error(500)
+
+            def route_silent(self) -> None:  # never answers within the client's timeout
+                outer.stop.wait(10)
+
+            def route_stall(self) -> None:  # headers and part of the body, then silence
+                self._head(len(outer.body))
+                self.wfile.write(outer.body[: len(outer.body) // 3])
+                self.wfile.flush()
+                outer.stop.wait(10)
+
+            def route_short(self) -> None:  # promises the whole body, hangs up after a third
+                self._head(len(outer.body))
+                self.wfile.write(outer.body[: len(outer.body) // 3])
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda *args: None  # broken pipes after client timeouts
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def hostile_server():
+    """Factory: ``hostile_server(body) -> HostileServer``; all are closed after the test."""
+    servers: list[HostileServer] = []
+
+    def make(body: bytes) -> HostileServer:
+        servers.append(HostileServer(body))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()

@@ -48,7 +48,8 @@ def _model(config: ModelConfig = TINY, seed: int = 0) -> AttentiveDeblurNet:
 
 def _identity_model() -> AttentiveDeblurNet:
     """Global residual with a zeroed output conv: every scale returns its input exactly."""
-    model = AttentiveDeblurNet(ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1, global_residual=True))
+    config = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1, global_residual=True)
+    model = AttentiveDeblurNet(config)
     with torch.no_grad():
         for net in model.nets:
             net.out_conv.weight.zero_()
@@ -134,7 +135,8 @@ def test_bf16_on_cpu_runs_close_to_fp32() -> None:
 
 def test_rejects_non_rgb_arrays() -> None:
     d = Deblurrer(_model(), CPU32)
-    for bad in (np.zeros((8, 8), np.float32), np.zeros((8, 8, 4), np.float32), np.zeros((0, 8, 3), np.float32)):
+    for shape in ((8, 8), (8, 8, 4), (0, 8, 3)):
+        bad = np.zeros(shape, np.float32)
         with pytest.raises(ValueError, match="H x W x 3"):
             d.run(bad)
 
@@ -185,7 +187,8 @@ def test_identity_model_through_whole_image_path_is_exact() -> None:
 )
 def test_identity_model_reproduces_input_through_tiles(h: int, w: int, tile: int, overlap: int) -> None:
     x = _image(h, w, seed=h * 1000 + w)
-    d = Deblurrer(_identity_model(), InferenceOptions(device="cpu", precision="fp32", tile=tile, tile_overlap=overlap))
+    opts = InferenceOptions(device="cpu", precision="fp32", tile=tile, tile_overlap=overlap)
+    d = Deblurrer(_identity_model(), opts)
     out = d.run(x)
     assert out.shape == x.shape
     # Blending identical tiles only costs float rounding in the weighted average.

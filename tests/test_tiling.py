@@ -93,8 +93,7 @@ def test_fit_tile_examples() -> None:
 
 def test_plan_accepts_rectangular_tiles() -> None:
     tiles = plan_tiles(100, 100, (32, 64), 8)
-    _check_plan_rect = {(t.height, t.width) for t in tiles}
-    assert _check_plan_rect == {(32, 64)}
+    assert {(t.height, t.width) for t in tiles} == {(32, 64)}
     assert len(tiles) == 4 * 2
 
 

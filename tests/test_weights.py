@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -422,69 +419,6 @@ def test_cache_dir_env_override(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- downloads
 
 
-class _Server:
-    """A local HTTP server with hostile routes, run in a daemon thread."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.hits: Counter[str] = Counter()
-        self.stop = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output clean
-                pass
-
-            def do_GET(self) -> None:
-                route = self.path.split("/")[1]
-                server.hits[route] += 1
-                getattr(self, "route_" + route.replace("-", "_"), self.route_missing)()
-
-            def _headers(self, length: int) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(length))
-                self.end_headers()
-
-            def route_ok(self) -> None:
-                self._headers(len(server.body))
-                self.wfile.write(server.body)
-
-            def route_missing(self) -> None:
-                self.send_error(404)
-
-            def route_error(self) -> None:
-                self.send_error(500)
-
-            def route_slow(self) -> None:  # no answer within the client's timeout
-                server.stop.wait(5)
-
-            def route_stall(self) -> None:  # headers, some bytes, then silence
-                self._headers(len(server.body))
-                self.wfile.write(server.body[:100])
-                self.wfile.flush()
-                server.stop.wait(5)
-
-            def route_short(self) -> None:  # promises more than it sends, then hangs up
-                self._headers(len(server.body) + 1000)
-                self.wfile.write(server.body)
-                self.wfile.flush()
-                self.close_connection = True
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda *args: None  # broken pipes after client timeouts
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
 def weights_file(tmp_path) -> tuple[bytes, str]:
     path = tmp_path / "src" / "served.safetensors"
@@ -494,10 +428,8 @@ def weights_file(tmp_path) -> tuple[bytes, str]:
 
 
 @pytest.fixture
-def server(weights_file):
-    srv = _Server(weights_file[0])
-    yield srv
-    srv.close()
+def server(weights_file, hostile_server):
+    return hostile_server(weights_file[0])
 
 
 def cache_files(cache: Path) -> list[Path]:
@@ -557,7 +489,7 @@ def test_corrupted_cached_download_is_fetched_again(server, weights_file, isolat
     [
         ("missing", None, 5.0, "HTTP 404"),
         ("error", None, 5.0, "HTTP 500"),
-        ("slow", None, 0.3, "timed out"),
+        ("silent", None, 0.3, "timed out"),
         ("stall", None, 0.3, "timed out"),
         ("short", None, 5.0, "cut short"),
         ("ok", "0" * 64, 5.0, "corrupt or tampered with"),
@@ -574,7 +506,7 @@ def test_download_failures_leave_nothing(server, isolated_cache, route, sha, tim
 
 def test_cut_short_download_through_load_model(server, weights_file, isolated_cache):
     size = len(weights_file[0])
-    with pytest.raises(WeightsError, match=f"cut short: .* before all {size + 1000} bytes"):
+    with pytest.raises(WeightsError, match=f"cut short: .* before all {size} bytes"):
         W.load_model(server.base + "/short/model.safetensors")
     assert cache_files(isolated_cache) == []
 
