@@ -338,7 +338,7 @@ def train_cmd(
 ) -> None:
     """Train the network. Multi-GPU: torchrun --nproc_per_node N -m deblur_cli train ..."""
     with _errors():
-        from deblur_cli.train import build_config, train
+        from deblur_cli.train import build_config
 
         _set_threads(threads)
         overrides = dict(
@@ -393,6 +393,7 @@ def evaluate_cmd(
     save_dir: Annotated[Optional[Path], typer.Option(help="Also save the deblurred images here.")] = None,
     blur_folder: Annotated[str, typer.Option(help="Blurry folder name in GoPro layouts (blur or blur_gamma).")] = "blur",
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N pairs.")] = None,
+    per_image: Annotated[Optional[bool], typer.Option("--per-image/--no-per-image", help="Show a row per image (default: when there are at most 30).", show_default=False)] = None,
     weights: Weights = None,
     device: Device = "auto",
     precision: Annotated[str, typer.Option(help="fp32 by default for comparable scores; bf16/fp16 to trade accuracy for speed.", rich_help_panel="Model")] = "fp32",
@@ -409,23 +410,27 @@ def evaluate_cmd(
         with _bar() as progress:
             task = progress.add_task("Evaluating", total=None)
             report = evaluate(deblurrer.run, data, opts, progress=_tile_callback(progress, task))
-        _eval_table(report, info.source)
+        _eval_table(report, info.source, per_image if per_image is not None else len(report.images) <= 30)
         if json_path:
             report.write_json(json_path)
         if csv_path:
             report.write_csv(csv_path)
 
 
-def _eval_table(report, weights_name: str) -> None:
+def _eval_table(report, weights_name: str, per_image: bool) -> None:
     table = Table(title=f"deblur evaluate ({len(report.images)} pairs)", header_style="bold")
     for col in ("", "PSNR (dB)", "SSIM", "MS-SSIM"):
         table.add_column(col, justify="right" if col else "left")
+    if per_image:
+        for im in report.images:
+            table.add_row(f"[dim]{_printable(im.sequence)}/[/]{_printable(im.name)}", f"{im.psnr:.2f}", f"{im.ssim:.4f}", f"{im.ms_ssim:.4f}")
+        table.add_section()
     for name, scores in report.per_sequence():
-        table.add_row(name, f"{scores['psnr']:.2f}", f"{scores['ssim']:.4f}", f"{scores['ms_ssim']:.4f}")
+        table.add_row(_printable(name), f"{scores['psnr']:.2f}", f"{scores['ssim']:.4f}", f"{scores['ms_ssim']:.4f}")
     o = report.overall()
     table.add_section()
     table.add_row("[dim]blurry input[/]", f"{o['input_psnr']:.2f}", f"{o['input_ssim']:.4f}", f"{o['input_ms_ssim']:.4f}")
-    table.add_row(f"[bold]overall ({weights_name})[/]", f"{o['psnr']:.2f}", f"{o['ssim']:.4f}", f"{o['ms_ssim']:.4f}")
+    table.add_row(f"[bold]overall ({_printable(weights_name)})[/]", f"{o['psnr']:.2f}", f"{o['ssim']:.4f}", f"{o['ms_ssim']:.4f}")
     out.print(table)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from deblur_cli.engine import Deblurrer, InferenceOptions
 from deblur_cli.image_io import load_image

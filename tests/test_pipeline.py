@@ -512,8 +512,13 @@ _KILL_SCRIPT = textwrap.dedent(
     from deblur_cli.pipeline import deblur_batch
 
     class Slow:
+        calls = 0
+
         def run(self, rgb, progress=None):
-            time.sleep(0.2)
+            self.calls += 1
+            # Stall after the first N images so the signal always lands midway, however
+            # slowly the machine runs the poller.
+            time.sleep(60 if self.calls > int(sys.argv[3]) else 0.2)
             return 1.0 - rgb
 
     deblur_batch(Slow(), Path(sys.argv[1]), Path(sys.argv[2]))
@@ -521,9 +526,10 @@ _KILL_SCRIPT = textwrap.dedent(
 )
 
 
-def _start_slow_batch(src: Path, out: Path) -> subprocess.Popen:
+def _start_slow_batch(src: Path, out: Path, stall_after: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(src), str(out)], env=env, cwd=REPO)
+    cmd = [sys.executable, "-c", _KILL_SCRIPT, str(src), str(out), str(stall_after)]
+    return subprocess.Popen(cmd, env=env, cwd=REPO)
 
 
 def _signal_when_outputs(proc: subprocess.Popen, out: Path, count: int, sig: int) -> None:
@@ -552,7 +558,7 @@ def _make_slow_inputs(src: Path, n: int) -> None:
 def test_sigint_stops_the_threaded_batch_cleanly(tmp_path: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     _make_slow_inputs(src, 10)
-    proc = _start_slow_batch(src, out)
+    proc = _start_slow_batch(src, out, stall_after=2)
     _signal_when_outputs(proc, out, 2, signal.SIGINT)
     assert proc.returncode in (-signal.SIGINT, 1, 130)
     assert temp_files(out) == []
@@ -568,7 +574,7 @@ def test_sigkill_midway_then_rerun_completes(tmp_path: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     n = 12
     _make_slow_inputs(src, n)
-    proc = _start_slow_batch(src, out)
+    proc = _start_slow_batch(src, out, stall_after=3)
     _signal_when_outputs(proc, out, 3, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     present = final_files(out)
