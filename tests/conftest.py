@@ -15,9 +15,12 @@ TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
+def _one_thread():
+    """Tiny models run fastest single-threaded, and CI has only 2 cores."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

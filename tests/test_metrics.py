@@ -26,15 +26,6 @@ SSIM_TOL = 1e-7
 PSNR_TOL_DB = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small element-wise work: intra-op threads only contend on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sk_ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     return structural_similarity(
         a.astype(np.float64),

@@ -43,15 +43,6 @@ def registry_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models run fastest single-threaded; the CPU is shared with other jobs.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv(W.ENV_CACHE_DIR, str(cache))
