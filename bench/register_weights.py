@@ -12,12 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from deblur_cli.fsutil import atomic_path
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
-from deblur_cli.train import checkpoint_paths
-from deblur_cli.weights import save_weights
+from deblur_cli.train import export_weights
+from deblur_cli.weights import load_state
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,31 +30,23 @@ def main() -> None:
     ap.add_argument("--default", action="store_true", help="make it the default weights")
     args = ap.parse_args()
 
-    ckpts = checkpoint_paths(args.run_dir)
-    if args.step is not None:
-        ckpts = [p for p in ckpts if int(p.stem.split("_")[1]) == args.step]
-    if not ckpts:
-        raise SystemExit(f"no checkpoint found in {args.run_dir}")
-    ckpt = torch.load(ckpts[0], map_location="cpu", weights_only=True)
-    config = ModelConfig.from_dict(ckpt["config"])
-    model = AttentiveDeblurNet(config)
-    model.load_state_dict(ckpt["model"], strict=True)
     file = f"{args.name}.safetensors"
-    sha = save_weights(model, ROOT / "weights" / file, metadata={"deblur.step": str(ckpt["step"])})
+    _, step, sha = export_weights(args.run_dir, ROOT / "weights" / file, step=args.step)
+    config = load_state(str(ROOT / "weights" / file))[1].config
 
     reg_path = ROOT / "weights" / "registry.json"
     registry = json.loads(reg_path.read_text())
     registry["weights"] = [e for e in registry["weights"] if e["name"] != args.name]
     registry["weights"].append({
         "name": args.name, "file": file, "sha256": sha, "config": config.to_dict(),
-        "licence": args.licence, "provenance": args.provenance or f"deblur train, step {ckpt['step']}",
+        "licence": args.licence, "provenance": args.provenance or f"deblur train, step {step}",
         "description": args.description,
     })
     if args.default or registry.get("default") is None:
         registry["default"] = args.name
     with atomic_path(reg_path) as tmp:
         tmp.write_text(json.dumps(registry, indent=2) + "\n")
-    print(f"registered {args.name}: step {ckpt['step']}, sha256 {sha}")
+    print(f"registered {args.name}: step {step}, sha256 {sha}")
 
 
 if __name__ == "__main__":

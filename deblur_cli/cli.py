@@ -522,6 +522,7 @@ def weights_export(
     run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
     out_file: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
     half: Annotated[bool, typer.Option("--half", help="Store float16 (half the size).")] = False,
+    step: Annotated[Optional[int], typer.Option(help="Export the checkpoint of this step (default: the newest).")] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Turn a training checkpoint into a weights file usable with --weights."""
@@ -535,8 +536,8 @@ def weights_export(
             raise OutputError(f"{out_file} exists; pass --overwrite to replace it")
         import torch
 
-        path, step, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None)
-        console.print(f"[green]wrote[/] {path} (step {step}, sha256 {sha})")
+        path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step)
+        console.print(f"[green]wrote[/] {_printable(path)} (step {done}, sha256 {sha})")
 
 
 def main() -> None:

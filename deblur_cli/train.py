@@ -231,8 +231,14 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    found = [p for p in folder.glob(f"{CKPT_PREFIX}*{CKPT_SUFFIX}") if p.stem[len(CKPT_PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.stem[len(CKPT_PREFIX):]), reverse=True)
+    found = [p for p in folder.glob(f"{CKPT_PREFIX}*{CKPT_SUFFIX}") if checkpoint_step(p) is not None]
+    return sorted(found, key=checkpoint_step, reverse=True)
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint file name stands for (``step_00001234.pt`` -> 1234), else None."""
+    digits = path.stem[len(CKPT_PREFIX):]
+    return int(digits) if path.stem.startswith(CKPT_PREFIX) and digits.isdigit() else None
 
 
 def _numpy_state() -> dict[str, Any]:
@@ -520,14 +526,23 @@ def train(
     return TrainResult(run_dir, step, ckpt_path, last_loss, val_psnr), model
 
 
-def export_weights(run_dir: Path, out: Path, dtype: torch.dtype | None = None) -> tuple[Path, int, str]:
-    """Write the newest checkpoint's model as a safetensors weights file. Returns (path, step, sha256)."""
+def export_weights(
+    run_dir: Path, out: Path, dtype: torch.dtype | None = None, step: int | None = None
+) -> tuple[Path, int, str]:
+    """Write a checkpoint's model (the newest loadable one, or that of ``step``) as a
+    safetensors weights file. Returns (path, step, sha256)."""
     from deblur_cli.errors import WeightsError
     from deblur_cli.weights import save_weights
 
-    found = load_latest_checkpoint(Path(run_dir))
+    run_dir = Path(run_dir)
+    if step is None:
+        found = load_latest_checkpoint(run_dir)
+    else:
+        path = next((p for p in checkpoint_paths(run_dir) if checkpoint_step(p) == step), None)
+        found = None if path is None else (torch.load(path, map_location="cpu", weights_only=True), path)
     if found is None:
-        raise WeightsError(f"no loadable checkpoint in {Path(run_dir) / 'checkpoints'}")
+        which = "loadable checkpoint" if step is None else f"checkpoint of step {step}"
+        raise WeightsError(f"no {which} in {run_dir / 'checkpoints'}")
     ckpt, path = found
     model = AttentiveDeblurNet(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"], strict=True)

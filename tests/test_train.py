@@ -157,3 +157,18 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
     init = {k: v for k, v in a.items()}
     assert len(init) > 0
     assert checkpoint_paths(tmp_path / "run")  # rank 0 wrote checkpoints
+
+
+def test_export_a_chosen_step(tmp_path):
+    from deblur_cli.errors import WeightsError
+    from deblur_cli.weights import load_state
+
+    data = _pairs(tmp_path / "data")
+    train(_cfg(), data, tmp_path / "run")  # checkpoints at steps 3 and 6
+    _, step, _ = export_weights(tmp_path / "run", tmp_path / "s3.safetensors", step=3)
+    state3, _ = load_state(str(tmp_path / "s3.safetensors"))
+    ckpt3 = torch.load(tmp_path / "run" / "checkpoints" / "step_00000003.pt", weights_only=True)
+    assert step == 3 and all(torch.equal(state3[k], ckpt3["model"][k]) for k in state3)
+    with pytest.raises(WeightsError, match="step 4"):
+        export_weights(tmp_path / "run", tmp_path / "s4.safetensors", step=4)
+    assert not (tmp_path / "s4.safetensors").exists()
