@@ -237,8 +237,6 @@ def batch_cmd(
     with _errors():
         from deblur_cli.pipeline import SaveOptions, deblur_batch, prepare_batch_output
 
-        if not in_dir.is_dir():
-            raise _input_error(f"not a folder: {in_dir}")
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
         out_dir = prepare_batch_output(in_dir, out_dir, opts)  # fail before weights and the bar
         deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
@@ -271,8 +269,13 @@ def _batch_summary(result) -> None:
     table.add_row("[yellow]skipped (output exists)[/]", str(len(result.skipped)))
     table.add_row("[red]failed[/]", str(len(result.failed)))
     console.print(table)
-    for path, message in result.failed:
-        console.print(f"[red]failed[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)
+    _print_failures("failed", result.failed)
+
+
+def _print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
+    """One escaped line per file that could not be processed."""
+    for path, message in failures:
+        console.print(f"[red]{label}[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- attention map
@@ -457,8 +460,7 @@ def make_pairs_cmd(
                 progress=_tile_callback(progress, task), on_error=lambda p, m: failed.append((p, m)),
             )
         console.print(f"[green]wrote {n} pairs[/] to {out_dir}")
-        for path, message in failed:
-            console.print(f"[red]skipped[/] {path}: {message}", soft_wrap=True)
+        _print_failures("skipped", failed)
         if failed:
             raise typer.Exit(EXIT_FAILURES)
 
