@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from deblur_cli.fsutil import atomic_path
-from deblur_cli.train import export_weights
+from deblur_cli.training import export_weights
 from deblur_cli.weights import load_state
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deblur_cli.engine import Deblurrer, InferenceOptions, cpu_has_native_bf16  # noqa: E402
-from deblur_cli.model import LITE_CONFIG, AttentiveDeblurNet, ModelConfig  # noqa: E402
+from deblur_cli.model import MODEL_PRESETS, AttentiveDeblurNet, ModelConfig  # noqa: E402
 
-CONFIGS = {"default": ModelConfig(), "lite": LITE_CONFIG}
+CONFIGS = {"default": MODEL_PRESETS["paper"], **MODEL_PRESETS}  # "default": the paper's network
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

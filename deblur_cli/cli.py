@@ -1,182 +1,48 @@
-"""The `deblur` command line. Thin: parse options, call one library function, map errors.
+"""The `deblur` command line: each command parses its options, calls the library's
+``plan_*`` (inputs resolved, every output checked, weights located), then ``run_*``, and
+prints. No checks of its own: the rules live in the library (see docs/ARCHITECTURE.md).
 
-torch and the heavy modules are imported inside the commands so that
-`deblur --help` and `deblur --version` stay fast.
+Shared parts (app, option types, console, error mapping) are in :mod:`deblur_cli.cli_base`;
+`train` is in :mod:`deblur_cli.cli_train`, `weights ...` in :mod:`deblur_cli.cli_weights`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
-import click
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from typer.core import TyperGroup
 
-from deblur_cli import __version__
-from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, DeblurError
-
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-
-class _ImageByDefault(TyperGroup):
-    """Treat `deblur photo.jpg ...` as `deblur image photo.jpg ...`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["image", *args]
-        return super().parse_args(ctx, args)
-
-
-app = typer.Typer(
-    cls=_ImageByDefault,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+from deblur_cli.cli_base import (
+    Device,
+    MaxPixels,
+    Overwrite,
+    Precision,
+    Quality,
+    Threads,
+    Tile,
+    TileOverlap,
+    Weights,
+    _bar,
+    _deblurrer,
+    _errors,
+    _fail,
+    _locate,
+    _print_failures,
+    _printable,
+    _set_threads,
+    _tile_callback,
+    app,
+    console,
+    out,
 )
-weights_app = typer.Typer(help="List, verify, download and export weights.", no_args_is_help=True)
-app.add_typer(weights_app, name="weights")
+from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED
 
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"deblur {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-) -> None:
-    """Remove motion blur from photos with an attentive multi-scale network.
-
-    [bold]deblur photo.jpg -o sharp.jpg[/] deblurs one photo; [bold]deblur batch folder/[/] a whole folder tree.
-
-    Exit codes: 0 ok, 1 some files failed, 2 usage, 3 bad input, 4 cannot write output, 5 weights problem, 6 out of memory or device unavailable, 7 bad dataset, 130 interrupted.
-    """
-
-
-def _printable(text: object) -> str:
-    """User text (a path or a message) for the console: one line, never markup, and
-    undecodable file-name bytes shown as \\xff rather than as surrogate escapes."""
-    text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "backslashreplace")
-    shown = raw.decode("utf-8", "backslashreplace")
-    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in shown))
-
-
-def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {_printable(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """The one place where failures become a one-line message and an exit code."""
-    try:
-        yield
-    except DeblurError as e:
-        _fail(e.message, e.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; finished outputs are kept, nothing half-written is left", EXIT_INTERRUPTED)
-    except MemoryError:
-        _fail("out of memory; try a smaller --tile", 6)
-    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
-        raise
-    except Exception as e:  # noqa: BLE001 - last resort: no traceback for users
-        if os.environ.get("DEBLUR_DEBUG"):
-            raise
-        _fail(f"internal error: {type(e).__name__}: {e} (set DEBLUR_DEBUG=1 for a traceback)", EXIT_FAILURES)
-
-
-# ----------------------------------------------------------------------------- shared options
-
-Weights = Annotated[
-    Optional[str],
-    typer.Option("--weights", "-w", help="Registered weights NAME, a file PATH (.safetensors or .pth) or an http(s) URL.", rich_help_panel="Model"),
-]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel="Model")]
-Precision = Annotated[
-    str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.", rich_help_panel="Model")
-]
-Tile = Annotated[Optional[int], typer.Option(help="Tile side in pixels; default: chosen from free memory.", rich_help_panel="Model")]
-TileOverlap = Annotated[Optional[int], typer.Option(help="Overlap between tiles in pixels; seams are blended. [default: 64]", rich_help_panel="Model", show_default=False)]
-Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: all cores).", rich_help_panel="Model")]
-Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
-MaxPixels = Annotated[
-    Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: DEBLUR_MAX_PIXELS.")
-]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _deblurrer(weights: str | None, device: str, precision: str, tile: int | None, tile_overlap: int | None, threads: int | None):
-    from deblur_cli.engine import Deblurrer, InferenceOptions
-    from deblur_cli.weights import load_model
-
-    _set_threads(threads)
-    with _spinner("Loading weights"):
-        model, info = load_model(weights)
-    extra = {} if tile_overlap is None else {"tile_overlap": tile_overlap}
-    opts = InferenceOptions(device=device, precision=precision, tile=tile, **extra)
-    return Deblurrer(model, opts), info
-
-
-@contextmanager
-def _spinner(text: str) -> Iterator[None]:
-    with Progress(SpinnerColumn(), TextColumn(text), console=console, transient=True):
-        yield
-
-
-def _bar(transient: bool = True) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=transient,
-    )
-
-
-def _tile_callback(progress: Progress, task: Any) -> Callable[[int, int], None]:
-    def cb(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return cb
+__all__ = ["app", "main"]
 
 
 # ----------------------------------------------------------------------------- image / batch
@@ -184,8 +50,8 @@ def _tile_callback(progress: Progress, task: Any) -> Callable[[int, int], None]:
 
 @app.command("image")
 def image_cmd(
-    input: Annotated[Path, typer.Argument(help="The blurry photo.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the result (format from the extension). Default: INPUT_deblurred.EXT next to the input.")] = None,
+    inputs: Annotated[list[Path], typer.Argument(help="The blurry photo(s).", show_default=False)],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="The result's file (format from the extension), or a folder (existing, or written with a trailing /) where results keep their input's name. Several inputs need a folder. Default: INPUT_deblurred.EXT next to each input.")] = None,
     overwrite: Overwrite = False,
     quality: Quality = 95,
     max_pixels: MaxPixels = None,
@@ -196,27 +62,25 @@ def image_cmd(
     tile_overlap: TileOverlap = None,
     threads: Threads = None,
 ) -> None:
-    """Deblur one photo. [dim](Also: deblur photo.jpg -o sharp.jpg)[/]"""
+    """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
     with _errors():
-        from deblur_cli.pipeline import SaveOptions, check_output_path, default_output_path, deblur_file
+        from deblur_cli.pipeline import SaveOptions, plan_image, run_image
 
-        target = output or default_output_path(input)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
-        if not input.exists() and not input.is_symlink():  # a dangling/looping link gets image_io's message
-            raise _input_error(f"no such file: {input}")
-        check_output_path(input, target, overwrite)  # fail before loading weights
-        deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
+        as_folder = output is not None and output.endswith(("/", "\\"))
+        plan = plan_image(inputs, Path(output) if output else None, opts, output_is_folder=as_folder)
+        located = _locate(weights)
+        deblurrer, _ = _deblurrer(located, device, precision, tile, tile_overlap, threads)
+        if len(plan.jobs) > 1:
+            _run_batch(deblurrer, plan)
+            return
         t0 = time.perf_counter()
         with _bar() as progress:
-            task = progress.add_task(f"Deblurring {input.name}", total=None)
-            written = deblur_file(deblurrer, input, target, opts, progress=_tile_callback(progress, task))
-        console.print(f"[green]wrote[/] {_printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]")
-
-
-def _input_error(message: str) -> DeblurError:
-    from deblur_cli.errors import InputError
-
-    return InputError(message)
+            task = progress.add_task(f"Deblurring {plan.jobs[0][0].name}", total=None)
+            notes: list[tuple[Path, str]] = []
+            (written,) = run_image(deblurrer, plan, progress=_tile_callback(progress, task), on_note=lambda p, n: notes.append((p, n)))
+        console.print(f"[green]wrote[/] {_printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]", soft_wrap=True)
+        _print_failures("note:", notes)
 
 
 @app.command("batch")
@@ -232,50 +96,66 @@ def batch_cmd(
     tile: Tile = None,
     tile_overlap: TileOverlap = None,
     threads: Threads = None,
+    only_blurry: Annotated[bool, typer.Option("--only-blurry", help="Deblur only photos whose blur score (see `deblur score`) is above --threshold; list the others.")] = False,
+    threshold: Annotated[float, typer.Option(help="Blur score above which --only-blurry deblurs a photo (0 sharp .. 1 blurry).")] = 0.35,
 ) -> None:
     """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
     with _errors():
-        from deblur_cli.pipeline import SaveOptions, deblur_batch, prepare_batch_output
+        from deblur_cli.pipeline import SaveOptions, plan_batch
 
+        keep = None
+        if only_blurry:
+            from deblur_cli.score import keep_blurry
+
+            keep = keep_blurry(threshold)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
-        out_dir = prepare_batch_output(in_dir, out_dir, opts)  # fail before weights and the bar
-        deblurrer, _ = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
-        with _bar(transient=False) as progress:
-            files = progress.add_task("Photos", total=None)
-            tiles = progress.add_task("", total=None, visible=False)
-
-            def on_event(ev) -> None:
-                if ev.kind == "start":
-                    progress.update(files, total=ev.total)
-                elif ev.kind == "file_start" and ev.path is not None:
-                    progress.update(tiles, description=f"  {ev.path.name}", completed=0, total=None, visible=True)
-                elif ev.kind == "tile":
-                    progress.update(tiles, completed=ev.done, total=ev.total)
-                elif ev.kind in ("file_done", "file_skipped", "file_failed"):
-                    progress.update(files, completed=ev.done, total=ev.total)
-
-            result = deblur_batch(deblurrer, in_dir, out_dir, opts, progress=on_event)
-            progress.update(tiles, visible=False)
-        _batch_summary(result)
-        if not result.ok:
-            raise typer.Exit(EXIT_FAILURES)
+        plan = plan_batch(in_dir, out_dir, opts)
+        located = _locate(weights)
+        deblurrer, _ = _deblurrer(located, device, precision, tile, tile_overlap, threads)
+        _run_batch(deblurrer, plan, keep)
 
 
-def _batch_summary(result) -> None:
+def _run_batch(deblurrer, plan, keep=None) -> None:
+    """Run a plan of several files with a bar per file and per tile; summary; exit 1 on failures."""
+    from deblur_cli.pipeline import run_batch
+
+    with _bar(transient=False) as progress:
+        files = progress.add_task("Photos", total=None)
+        tiles = progress.add_task("", total=None, visible=False)
+
+        def on_event(ev) -> None:
+            if ev.kind == "start":
+                progress.update(files, total=ev.total)
+            elif ev.kind == "file_start" and ev.path is not None:
+                progress.update(tiles, description=f"  {_printable(ev.path.name)}", completed=0, total=None, visible=True)
+            elif ev.kind == "tile":
+                progress.update(tiles, completed=ev.done, total=ev.total)
+            elif ev.kind in ("file_done", "file_skipped", "file_failed", "file_left_alone"):
+                progress.update(files, completed=ev.done, total=ev.total)
+
+        result = run_batch(deblurrer, plan, progress=on_event, keep=keep)
+        progress.update(tiles, visible=False)
+    _batch_summary(result, getattr(plan, "skipped", ()))
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _batch_summary(result, unsupported=()) -> None:
     table = Table(title="deblur batch", show_header=True, header_style="bold")
     table.add_column("result")
     table.add_column("files", justify="right")
     table.add_row("[green]deblurred[/]", str(len(result.processed)))
     table.add_row("[yellow]skipped (output exists)[/]", str(len(result.skipped)))
     table.add_row("[red]failed[/]", str(len(result.failed)))
+    if getattr(result, "left_alone", None):
+        table.add_row("[cyan]left alone (sharp enough)[/]", str(len(result.left_alone)))
+    if unsupported:
+        table.add_row("[yellow]skipped (not a supported image)[/]", str(len(unsupported)))
     console.print(table)
+    _print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
+    _print_failures("left alone", getattr(result, "left_alone", []))
+    _print_failures("note:", getattr(result, "notes", []))
     _print_failures("failed", result.failed)
-
-
-def _print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
-    """One escaped line per file that could not be processed."""
-    for path, message in failures:
-        console.print(f"[red]{label}[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- attention map
@@ -297,93 +177,26 @@ def attention_cmd(
 ) -> None:
     """Show where the network looks: spatial attention heatmaps, overlays and a Fig. 8-style summary."""
     with _errors():
-        from deblur_cli.attention import AttentionOptions, attention_map, parse_blocks
+        from deblur_cli.attention import AttentionOptions, plan_attention, run_attention
         from deblur_cli.weights import load_model
 
+        opts = AttentionOptions(blocks=blocks, scale=scale, colormap=colormap, raw=raw, max_side=max_side)
+        plan = plan_attention(image, out_dir, opts, overwrite=overwrite, weights=weights)
         _set_threads(threads)
-        with _spinner("Loading weights"):
-            model, _ = load_model(weights)
-        opts = AttentionOptions(
-            blocks=parse_blocks(blocks, model.config.blocks_per_side), scale=scale, colormap=colormap, raw=raw, max_side=max_side
-        )
+        model, _ = load_model(plan.weights)
         with _bar() as progress:
-            task = progress.add_task(f"Attention maps of {image.name}", total=None)
-            result = attention_map(model, image, out_dir, opts, progress=_tile_callback(progress, task), overwrite=overwrite, device=device)
+            task = progress.add_task(f"Attention maps of {_printable(image.name)}", total=None)
+            result = run_attention(model, plan, progress=_tile_callback(progress, task), device=device)
         for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
-        console.print(f"[green]wrote {len(result.files)} files[/] in {out_dir}:")
+            console.print(f"[yellow]note:[/] {_printable(note)}", soft_wrap=True)
+        console.print(f"[green]wrote {len(result.files)} files[/] in {_printable(out_dir)}:", soft_wrap=True)
         for f in result.files:
-            out.print(f"  {f}")
+            out.print(f"  {_printable(f)}", soft_wrap=True)
 
 
-# ----------------------------------------------------------------------------- training
+# ----------------------------------------------------------------------------- training, weights
 
-
-@app.command("train")
-def train_cmd(
-    data: Annotated[Path, typer.Option("--data", help="GoPro layout (ROOT/<seq>/{blur,sharp}), flat layout (ROOT/{blur,sharp}) or a folder of sharp photos (blurred on the fly).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", help="Run folder: checkpoints, log.jsonl, train_config.json.")] = Path("runs/deblur"),
-    steps: Annotated[Optional[int], typer.Option(help="Total training steps (default 100000, or the run's own on --resume).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with training options; a [model] table picks the architecture.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its newest checkpoint.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Architecture preset: paper (default) or lite.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size per process (default 16).")] = None,
-    crop: Annotated[Optional[int], typer.Option(help="Training crop size (default 256).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Initial learning rate (default 1e-4), polynomial decay to 0.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Data loader processes (default 2).")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints (default 500).")] = None,
-    val_every: Annotated[Optional[int], typer.Option(help="Steps between validations (default 500).")] = None,
-    val_data: Annotated[Optional[Path], typer.Option(help="Validation pairs (GoPro or flat layout); default: hold out 5% of --data.")] = None,
-    blur_folder: Annotated[Optional[str], typer.Option(help="Blurry folder name in GoPro layouts (blur or blur_gamma).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (default 0).")] = None,
-    device: Device = "auto",
-    threads: Threads = None,
-) -> None:
-    """Train the network. Multi-GPU: torchrun --nproc_per_node N -m deblur_cli train ..."""
-    with _errors():
-        from deblur_cli.train import build_config
-
-        _set_threads(threads)
-        overrides = dict(
-            steps=steps, batch_size=batch_size, crop=crop, lr=lr, workers=workers, checkpoint_every=checkpoint_every,
-            val_every=val_every, val_data=str(val_data) if val_data else None, blur_folder=blur_folder, seed=seed,
-        )
-        if model is not None:
-            overrides["model"] = {"preset": model}
-        cfg = build_config(config, **overrides)
-        if not resume and steps is None and cfg.steps == 100_000:
-            console.print("[dim]training for the default 100000 steps; pass --steps to change[/]")
-        result, _ = _run_training(cfg, data, output, resume, device)
-        console.print(f"[green]trained to step {result.step}[/]; newest checkpoint: {result.checkpoint}")
-        console.print(f"export it with: deblur weights export {output} weights.safetensors")
-
-
-def _run_training(cfg, data: Path, output: Path, resume: bool, device: str):
-    from deblur_cli.train import train
-
-    rank0 = int(os.environ.get("RANK", "0")) == 0
-    with _bar(transient=False) as progress:
-        task = progress.add_task("Training", total=cfg.steps, visible=rank0)
-        state: dict[str, Any] = {}
-
-        def on_event(ev) -> None:
-            if not rank0:
-                return
-            if ev.kind == "start":
-                progress.update(task, completed=ev.step, total=ev.total)
-                console.print(f"[dim]{ev.message}; run folder {ev.path}[/]")
-            elif ev.kind == "step":
-                state.update(loss=ev.loss, lr=ev.lr, sps=ev.steps_per_s)
-                desc = f"Training loss {ev.loss:.5f} lr {ev.lr:.2e} {ev.steps_per_s:.2f} steps/s"
-                if "val" in state:
-                    desc += f" val {state['val']:.2f} dB"
-                progress.update(task, completed=ev.step, description=desc)
-            elif ev.kind == "val":
-                state["val"] = ev.val_psnr
-                console.print(f"step {ev.step}: validation PSNR {ev.val_psnr:.2f} dB (blurry input {ev.val_input_psnr:.2f} dB)")
-
-        return train(cfg, data, output, resume=resume, device=device, progress=on_event)
-
+from deblur_cli import cli_train, cli_weights  # noqa: E402, F401 - register `train` and `weights` here, in help order
 
 # ----------------------------------------------------------------------------- evaluation
 
@@ -396,6 +209,7 @@ def evaluate_cmd(
     save_dir: Annotated[Optional[Path], typer.Option(help="Also save the deblurred images here.")] = None,
     blur_folder: Annotated[str, typer.Option(help="Blurry folder name in GoPro layouts (blur or blur_gamma).")] = "blur",
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N pairs.")] = None,
+    overwrite: Overwrite = False,
     per_image: Annotated[Optional[bool], typer.Option("--per-image/--no-per-image", help="Show a row per image (default: when there are at most 30).", show_default=False)] = None,
     weights: Weights = None,
     device: Device = "auto",
@@ -406,18 +220,16 @@ def evaluate_cmd(
 ) -> None:
     """Measure weights on a test set: PSNR, SSIM and MS-SSIM per image, per sequence and overall."""
     with _errors():
-        from deblur_cli.evaluate import EvalOptions, evaluate
+        from deblur_cli.evaluate import EvalOptions, plan_evaluate, run_evaluate
 
-        deblurrer, info = _deblurrer(weights, device, precision, tile, tile_overlap, threads)
-        opts = EvalOptions(blur_folder=blur_folder, save_dir=save_dir, limit=limit)
+        opts = EvalOptions(blur_folder=blur_folder, save_dir=save_dir, limit=limit, overwrite=overwrite)
+        plan = plan_evaluate(data, opts, json_path=json_path, csv_path=csv_path)
+        located = _locate(weights)
+        deblurrer, info = _deblurrer(located, device, precision, tile, tile_overlap, threads)
         with _bar() as progress:
             task = progress.add_task("Evaluating", total=None)
-            report = evaluate(deblurrer.run, data, opts, progress=_tile_callback(progress, task))
+            report = run_evaluate(deblurrer.run, plan, progress=_tile_callback(progress, task))
         _eval_table(report, info.source, per_image if per_image is not None else len(report.images) <= 30)
-        if json_path:
-            report.write_json(json_path)
-        if csv_path:
-            report.write_csv(csv_path)
 
 
 def _eval_table(report, weights_name: str, per_image: bool) -> None:
@@ -450,96 +262,42 @@ def make_pairs_cmd(
 ) -> None:
     """Blur sharp photos realistically into a training/test set (OUT_DIR/<photo>/{blur,sharp}/)."""
     with _errors():
-        from deblur_cli.synthesis import make_pairs
+        from deblur_cli.make_pairs import plan_make_pairs, run_make_pairs
 
+        plan = plan_make_pairs(sharp_dir, out_dir, seed=seed, crop=crop, pairs_per_image=pairs_per_image)
         failed: list[tuple[Path, str]] = []
         with _bar() as progress:
             task = progress.add_task("Synthesising pairs", total=None)
-            n = make_pairs(
-                sharp_dir, out_dir, seed=seed, crop=crop, pairs_per_image=pairs_per_image,
-                progress=_tile_callback(progress, task), on_error=lambda p, m: failed.append((p, m)),
-            )
-        console.print(f"[green]wrote {n} pairs[/] to {out_dir}")
+            n = run_make_pairs(plan, _tile_callback(progress, task), on_error=lambda p, m: failed.append((p, m)))
+        console.print(f"[green]wrote {n} pairs[/] to {_printable(out_dir)}", soft_wrap=True)
         _print_failures("skipped", failed)
         if failed:
             raise typer.Exit(EXIT_FAILURES)
 
 
-# ----------------------------------------------------------------------------- weights
+# ----------------------------------------------------------------------------- score, video, export-onnx
+
+from deblur_cli import cli_media  # noqa: E402, F401 - register `score`, `video`, `weights export-onnx` (issue 14)
+
+# ----------------------------------------------------------------------------- doctor (issue 11)
 
 
-@weights_app.command("list")
-def weights_list() -> None:
-    """Show the registered weights."""
+@app.command("doctor")
+def doctor_cmd(weights: Weights = None) -> None:
+    """Show versions, devices, threads, the weights in use (sha256-checked) and the cache: paste it into a bug report."""
     with _errors():
-        from deblur_cli.weights import default_weights_name, list_weights
-
-        entries = list_weights()
-        if not entries:
-            console.print("no trained weights are installed; train some with `deblur train` and use --weights PATH")
-            return
-        default = default_weights_name()
-        table = Table(header_style="bold")
-        for col in ("name", "architecture", "licence", "sha256", "description"):
-            table.add_column(col)
-        for e in entries:
-            arch = f"widths {list(e.config.widths)}, {e.config.kernel_size}x{e.config.kernel_size}"
-            name = f"{e.name} [green](default)[/]" if e.name == default else e.name
-            table.add_row(name, arch, e.licence, e.sha256[:12], e.description)
-        out.print(table)
-
-
-@weights_app.command("verify")
-def weights_verify() -> None:
-    """Check the sha256 of every registered weights file."""
-    with _errors():
+        from deblur_cli.doctor import gather
         from deblur_cli.errors import WeightsError
-        from deblur_cli.weights import verify_all
 
-        results = verify_all()
-        for entry, ok, message in results:
-            mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
-            out.print(f"{mark} {entry.name}: {message}")
-        if not results:
-            console.print("no registered weights to verify")
-        if not all(ok for _, ok, _ in results):
-            raise WeightsError("some weights failed verification")
-
-
-@weights_app.command("download")
-def weights_download(name: Annotated[str, typer.Argument(help="Registered name or an http(s) URL.")]) -> None:
-    """Download weights into the cache (DEBLUR_CACHE_DIR overrides its location)."""
-    with _errors():
-        from deblur_cli.weights import download, download_entry
-
-        with _bar() as progress:
-            task = progress.add_task(f"Downloading {name}", total=None)
-            cb = _tile_callback(progress, task)
-            path = download(name, progress=cb) if "://" in name else download_entry(name, progress=cb)
-        console.print(f"[green]saved[/] {path}")
-
-
-@weights_app.command("export")
-def weights_export(
-    run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
-    out_file: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
-    half: Annotated[bool, typer.Option("--half", help="Store float16 (half the size).")] = False,
-    step: Annotated[Optional[int], typer.Option(help="Export the checkpoint of this step (default: the newest).")] = None,
-    overwrite: Overwrite = False,
-) -> None:
-    """Turn a training checkpoint into a weights file usable with --weights."""
-    with _errors():
-        from deblur_cli.errors import OutputError
-        from deblur_cli.train import export_weights
-
-        if out_file.suffix != ".safetensors":
-            raise OutputError(f"the weights file must end in .safetensors: {out_file}")
-        if out_file.exists() and not overwrite:
-            raise OutputError(f"{out_file} exists; pass --overwrite to replace it")
-        import torch
-
-        path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step)
-        console.print(f"[green]wrote[/] {_printable(path)} (step {done}, sha256 {sha})")
+        report = gather(weights)
+        rows = report.rows()
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:  # plain aligned lines, one per row: they paste well
+            out.print(f"{label:<{width}}  {_printable(value)}", soft_wrap=True)
+        if not report.torch_ok:
+            _fail(f"torch cannot be imported: {report.torch}", EXIT_FAILURES)
+        if not report.weights.ok:
+            raise WeightsError(f"weights {report.weights.spec or '(none)'}: {report.weights.message}")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ Layouts (detected by :func:`detect_layout`):
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,11 @@ import torch
 from torch.utils.data import Dataset
 
 from deblur_cli.errors import DataError
-from deblur_cli.synthesis import SynthesisConfig, synthesize
+from deblur_cli.image_io import SUPPORTED_SUFFIXES, to_uint8
+from deblur_cli.paths import is_hidden, walk_images
+from deblur_cli.synthesis import SynthesisConfig, random_region, synthesize
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
+IMAGE_EXTENSIONS = SUPPORTED_SUFFIXES  # the one list, kept under its old name here
 SHARP_FOLDER = "sharp"
 EXPECTED = "ROOT/<seq>/{blur,sharp}/ (GoPro), ROOT/{blur,sharp}/ (flattened) or a folder of sharp photos"
 
@@ -36,7 +39,7 @@ class Pair:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+    return path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES and not is_hidden(path.name)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -44,19 +47,15 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
 def sharp_photos(root: Path) -> list[Path]:
-    """All image files under ``root`` (recursive, hidden files and folders skipped), sorted."""
-    found = []
-    for path in sorted(Path(root).rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if _is_image(path):
-            found.append(path)
-    return found
+    """All image files under ``root`` (recursive, hidden files and folders skipped), sorted.
+
+    :func:`deblur_cli.paths.walk_images`, the one folder walker.
+    """
+    return [p for p in walk_images(Path(root)).images if p.is_file()]
 
 
 def detect_layout(root: Path, blur_folder: str = "blur") -> str:
@@ -146,7 +145,7 @@ def load_rgb(path: Path) -> np.ndarray:
 
 def load_rgb8(path: Path) -> np.ndarray:
     """:func:`load_rgb` as ``H x W x 3`` uint8 (a quarter of the memory, for caches)."""
-    return (load_rgb(path) * 255.0 + 0.5).astype(np.uint8)
+    return to_uint8(load_rgb(path))
 
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -206,6 +205,10 @@ class PairedDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def subset(self, pairs: list[Pair], augment: bool | None = None) -> "PairedDataset":
+        """The same dataset restricted to ``pairs`` (for train/validation splits)."""
+        return PairedDataset(pairs, crop=self.crop, augment=self.augment if augment is None else augment)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         pair = self.pairs[index]
@@ -275,6 +278,14 @@ class SharpFolderDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def subset(self, photos: list[Path], augment: bool | None = None) -> "SharpFolderDataset":
+        """The same dataset restricted to ``photos`` (for train/validation splits); own cache."""
+        other = copy.copy(self)
+        other.photos = list(photos)
+        other.augment = self.augment if augment is None else augment
+        other._cache, other._cached_bytes = {}, 0
+        return other
+
     def _photo(self, i: int) -> np.ndarray:
         arr = self._cache.get(i)
         if arr is None:
@@ -292,11 +303,7 @@ class SharpFolderDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng_for(index)
         photo = self._photo(int(rng.integers(len(self.photos))))
-        side = self.crop + 2 * self.cfg.margin
-        photo = _pad_to(photo, side, side)
-        h, w = photo.shape[:2]
-        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        region = photo[y : y + side, x : x + side]
+        region = random_region(photo, self.crop + 2 * self.cfg.margin, rng, self.cfg)  # scale: cfg.scale_range
         if self.augment:
             (region,) = _flip([region], rng)
         return synthesize(_to_tensor(region), rng, self.cfg, margin=self.cfg.margin)

@@ -12,7 +12,7 @@ tile lacks near its edges and through channel attention's per-tile pooling.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +21,7 @@ import torch
 
 from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.progress import Progress
 from deblur_cli.tiling import (
     Stitcher,
     Tile,
@@ -84,11 +85,18 @@ class InferenceOptions:
             raise UsageError(f"--tile-overlap must be >= 0, got {self.tile_overlap}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a usable device, or raise a clear error."""
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N`` into a usable device, or raise a clear error.
+
+    The one device rule of the package (inference, attention maps and training): an unknown
+    name is a UsageError (exit 2); CUDA asked for but missing is a ResourceError (exit 6).
+    ``local_rank`` (a torchrun process's GPU) turns ``auto``/``cuda`` into ``cuda:<rank>``.
+    """
     key = name.strip().lower()
     if key == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        key = "cuda" if torch.cuda.is_available() else "cpu"
+    if key == "cuda" and local_rank is not None and torch.cuda.is_available():
+        key = f"cuda:{local_rank}"
     if key == "cpu":
         return torch.device("cpu")
     if key == "cuda" or key.startswith("cuda:"):
@@ -106,6 +114,23 @@ def resolve_device(name: str) -> torch.device:
             )
         return torch.device(key)
     raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error(what: str, hint: str) -> Iterator[None]:
+    """Turn an out-of-memory failure inside the block into a one-line ResourceError.
+
+    The one place that recognises out-of-memory from torch: CUDA's own error, and the CPU
+    allocator's RuntimeError ("... alloc ..."). ``what`` says what ran, ``hint`` what to do.
+    """
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise ResourceError(f"out of GPU memory {what}; {hint}") from None
+    except RuntimeError as e:
+        if "alloc" not in str(e).lower():
+            raise
+        raise ResourceError(f"out of memory {what}; {hint}") from None
 
 
 @lru_cache(maxsize=1)
@@ -246,7 +271,7 @@ class Deblurrer:
         self,
         rgb: np.ndarray,
         tile: int | None,
-        progress: Callable[[int, int], None] | None,
+        progress: Progress | None,
     ) -> np.ndarray:
         h, w = rgb.shape[:2]
         m = self.multiple
@@ -272,7 +297,7 @@ class Deblurrer:
         return stitch.result()
 
     def run(
-        self, rgb: np.ndarray, progress: Callable[[int, int], None] | None = None
+        self, rgb: np.ndarray, progress: Progress | None = None
     ) -> np.ndarray:
         """Deblur a float32 ``H x W x 3`` image in [0, 1]; returns float32 ``H x W x 3`` in [0, 1].
 

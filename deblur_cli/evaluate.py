@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from deblur_cli import datasets, image_io
-from deblur_cli.errors import DataError, OutputError, UsageError
-from deblur_cli.fsutil import atomic_write, same_file
+from deblur_cli.errors import DataError, UsageError
+from deblur_cli.fsutil import atomic_write, make_folder
 from deblur_cli.metrics import psnr, ssim_and_ms_ssim
+from deblur_cli.paths import FileSet, check_distinct, check_output_file, check_output_folder
+from deblur_cli.progress import Progress
 
 PSNR_CAP_DB = 100.0
 METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "input_psnr", "input_ssim", "input_ms_ssim")
@@ -37,7 +39,6 @@ CONVENTIONS = (
 )
 
 DeblurFn = Callable[[np.ndarray], np.ndarray]
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class EvalOptions:
     blur_folder: str = "blur"  # GoPro: "blur" (linear) or "blur_gamma"
     save_dir: Path | None = None  # save deblurred outputs as <save_dir>/<sequence>/<stem>.png
     limit: int | None = None  # evaluate the first N pairs only
+    overwrite: bool = False  # replace existing outputs (saved images, --json, --csv)
 
     def __post_init__(self) -> None:
         if not self.blur_folder:
@@ -120,6 +122,64 @@ class EvalReport:
         atomic_write(Path(path), lambda f: f.write(data))
 
 
+@dataclass(frozen=True)
+class EvalPlan:
+    """The pairs to score and every output, checked before any weights are loaded."""
+
+    pairs: tuple[datasets.Pair, ...]
+    saves: tuple[Path, ...] | None  # one per pair, under options.save_dir
+    json_path: Path | None = None
+    csv_path: Path | None = None
+
+
+def plan_evaluate(
+    data_dir: Path,
+    options: EvalOptions = EvalOptions(),
+    *,
+    json_path: Path | None = None,
+    csv_path: Path | None = None,
+) -> EvalPlan:
+    """Find the pairs, check them (readable headers, equal sizes) and check every output.
+
+    A bad dataset fails in seconds: a size mismatch raises :class:`DataError` naming the
+    pair, an unreadable image :class:`InputError`. Every output (``json_path``,
+    ``csv_path``, the saved images) follows the rules of :mod:`deblur_cli.paths`: never a
+    dataset image, never an existing file without ``options.overwrite``, never two at one path.
+    """
+    pairs = datasets.find_pairs(Path(data_dir), options.blur_folder)
+    if options.limit is not None:
+        pairs = pairs[: options.limit]
+    for pair in pairs:
+        _check_pair_sizes(pair)
+    inputs = FileSet(p for pair in pairs for p in (pair.blur, pair.sharp))
+    reports = [(Path(f"--{k}"), Path(p)) for k, p in (("json", json_path), ("csv", csv_path)) if p is not None]
+    for _, path in reports:
+        check_output_file(path, inputs, options.overwrite)
+    saves = None
+    if options.save_dir is not None:
+        check_output_folder(Path(options.save_dir), inputs)
+        saves = tuple(Path(options.save_dir) / pair.sequence / f"{pair.name}.png" for pair in pairs)
+        for path in saves:
+            check_output_file(path, inputs, options.overwrite, create_folder=True)
+    check_distinct([*reports, *((Path(p.blur), s) for p, s in zip(pairs, saves or ()))])
+    return EvalPlan(tuple(pairs), saves, json_path, csv_path)
+
+
+def run_evaluate(deblur: DeblurFn, plan: EvalPlan, progress: Progress | None = None) -> EvalReport:
+    """Score every pair of a plan; then write its JSON and CSV reports (atomically)."""
+    scores: list[ImageScore] = []
+    for i, pair in enumerate(plan.pairs):
+        scores.append(_score_pair(deblur, pair, plan.saves[i] if plan.saves else None))
+        if progress is not None:
+            progress(i + 1, len(plan.pairs))
+    report = EvalReport(scores)
+    if plan.json_path is not None:
+        report.write_json(plan.json_path)
+    if plan.csv_path is not None:
+        report.write_csv(plan.csv_path)
+    return report
+
+
 def evaluate(
     deblur: DeblurFn,
     data_dir: Path,
@@ -129,25 +189,13 @@ def evaluate(
     """Deblur every blurry image of ``data_dir`` and score it against its sharp image.
 
     ``deblur`` maps an H x W x 3 float32 RGB image in [0, 1] to one of the same
-    shape. Pairs come from :func:`deblur_cli.datasets.find_pairs`. All pairs are
-    checked (readable headers, equal sizes) before any deblurring, so a bad
-    dataset fails in seconds: a size mismatch raises :class:`DataError` naming the
-    pair, an unreadable image :class:`InputError`.
+    shape. Pairs come from :func:`deblur_cli.datasets.find_pairs`; :func:`plan_evaluate`
+    then :func:`run_evaluate`.
     """
-    pairs = datasets.find_pairs(Path(data_dir), options.blur_folder)
-    if options.limit is not None:
-        pairs = pairs[: options.limit]
-    for pair in pairs:
-        _check_pair_sizes(pair)
-    scores: list[ImageScore] = []
-    for i, pair in enumerate(pairs):
-        scores.append(_score_pair(deblur, pair, options.save_dir))
-        if progress is not None:
-            progress(i + 1, len(pairs))
-    return EvalReport(scores)
+    return run_evaluate(deblur, plan_evaluate(data_dir, options), progress)
 
 
-def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_dir: Path | None) -> ImageScore:
+def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_to: Path | None) -> ImageScore:
     loaded = image_io.load_image(pair.blur)
     blurry = loaded.rgb
     sharp = image_io.load_image(pair.sharp).rgb
@@ -157,8 +205,9 @@ def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_dir: Path | None) ->
     if out.shape != blurry.shape:
         raise ValueError(f"deblur returned shape {out.shape} for an input of shape {blurry.shape}")
     out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
-    if save_dir is not None:
-        _save_png(out, _output_path(Path(save_dir), pair), loaded)
+    if save_to is not None:  # PNG with the blurry input's bit depth and metadata
+        make_folder(save_to.parent)
+        image_io.save_image(out, save_to, like=loaded)
     ssim_out, ms_out = ssim_and_ms_ssim(out, sharp)
     ssim_in, ms_in = ssim_and_ms_ssim(blurry, sharp)
     return ImageScore(
@@ -194,22 +243,6 @@ def _mismatch(pair: datasets.Pair, blur_shape: tuple, sharp_shape: tuple) -> str
 
 def _pair_label(pair: datasets.Pair) -> str:
     return f"{pair.sequence}/{pair.name}" if pair.sequence else pair.name
-
-
-def _output_path(save_dir: Path, pair: datasets.Pair) -> Path:
-    out = save_dir / pair.sequence / f"{pair.name}.png"  # Pair.name is the file stem
-    if same_file(out, pair.blur) or same_file(out, pair.sharp):
-        raise OutputError(f"refusing to overwrite dataset image {out}; choose another --save-dir")
-    return out
-
-
-def _save_png(rgb: np.ndarray, path: Path, like: image_io.LoadedImage) -> None:
-    """PNG with the blurry input's bit depth and metadata, written atomically."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
-    image_io.save_image(rgb, path, like=like)
 
 
 def _means(scores: Iterable[ImageScore]) -> dict[str, float]:

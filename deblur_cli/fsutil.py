@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -70,3 +70,48 @@ def atomic_write(final: Path, write: Callable[[IO[bytes]], None]) -> None:
             f.flush()
     except OSError as e:
         raise OutputError(f"cannot write {final}: {e.strerror or e}") from None
+
+
+def check_writable(folder: Path) -> None:
+    """OutputError unless a file can be created in ``folder``, or, where ``folder`` does not
+    exist yet, in its nearest existing ancestor (which must then be a folder).
+
+    Probes by creating and removing one of our temp files, the only test that sees
+    read-only mounts, ACLs and root alike; runs before any expensive work.
+    """
+    folder = Path(folder) if str(folder) else Path(".")
+    probe = folder
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"cannot create folder {folder}: {probe} is a file, not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=probe)
+    except OSError as e:
+        raise OutputError(f"cannot write to {probe}: {e.strerror or e}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents); OutputError with a one-line reason."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create folder {folder}: {e.strerror or e}") from None
+
+
+def remove_stale_temps(folders: Iterable[Path], before: float) -> None:
+    """Delete our temp files left by a killed run (older than ``before``) in ``folders``."""
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.startswith(TMP_PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < before:
+                    os.unlink(entry.path)

@@ -213,3 +213,17 @@ def reflect_indices(n: int, stop: int, start: int = 0) -> np.ndarray:
 def padded_size(n: int, multiple: int) -> int:
     """Smallest multiple of ``multiple`` that is >= ``n``."""
     return -(-n // multiple) * multiple
+
+
+def pad_to_multiple(rgb: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad an ``H x W x C`` array at the bottom and right up to multiples of ``multiple``.
+
+    The one size-multiple padding of the package: the same reflection as the engine's tiles
+    (:func:`reflect_indices`), so even a 1-pixel image can be padded. Returns ``rgb``
+    itself when no padding is needed; crop the result back with ``[:H, :W]``.
+    """
+    h, w = rgb.shape[:2]
+    hp, wp = padded_size(h, multiple), padded_size(w, multiple)
+    if (hp, wp) == (h, w):
+        return rgb
+    return rgb[np.ix_(reflect_indices(h, hp), reflect_indices(w, wp))]

@@ -13,7 +13,15 @@ import torch
 from PIL import Image
 
 from deblur_cli.errors import DataError, OutputError, UsageError
-from deblur_cli.evaluate import PSNR_CAP_DB, EvalOptions, EvalReport, ImageScore, evaluate
+from deblur_cli.evaluate import (
+    PSNR_CAP_DB,
+    EvalOptions,
+    EvalReport,
+    ImageScore,
+    evaluate,
+    plan_evaluate,
+    run_evaluate,
+)
 from deblur_cli.metrics import ms_ssim, psnr, ssim
 
 H, W = 40, 48  # two MS-SSIM scales fit
@@ -193,9 +201,50 @@ def test_never_overwrites_a_dataset_image(tmp_path: Path):
     _write(root / "sharp" / "a.png", sharp)
     _write(root / "blur" / "a.png", _box_blur(sharp, 2))
     before = (root / "blur" / "a.png").read_bytes()
-    with pytest.raises(OutputError, match="overwrite"):
-        evaluate(lambda rgb: rgb * 0.5, root, EvalOptions(save_dir=root))
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="is the input"):
+            evaluate(lambda rgb: rgb * 0.5, root, EvalOptions(save_dir=root, overwrite=overwrite))
     assert (root / "blur" / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("flag", ["json_path", "csv_path"])
+def test_reports_follow_the_output_rules(gopro: Path, tmp_path: Path, flag: str):
+    # issue 12 item 1: --json / --csv onto a dataset image, or onto an existing file, are
+    # refused before anything runs; --overwrite replaces a plain file but never an input.
+    sharp = sorted(gopro.rglob("sharp/*.png"))[0]
+    before = sharp.read_bytes()
+    calls = []
+
+    def deblur(rgb):
+        calls.append(1)
+        return rgb
+
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="is the input"):
+            plan_evaluate(gopro, EvalOptions(overwrite=overwrite), **{flag: sharp})
+    assert sharp.read_bytes() == before
+    existing = tmp_path / "scores.out"
+    existing.write_text("an earlier report")
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        plan_evaluate(gopro, EvalOptions(), **{flag: existing})
+    assert existing.read_text() == "an earlier report" and calls == []
+    run_evaluate(deblur, plan_evaluate(gopro, EvalOptions(overwrite=True), **{flag: existing}))
+    assert existing.read_text() != "an earlier report" and calls
+    with pytest.raises(OutputError, match="folder does not exist"):
+        plan_evaluate(gopro, EvalOptions(), **{flag: tmp_path / "missing" / "r.out"})
+
+
+def test_json_and_csv_may_not_share_a_path(gopro: Path, tmp_path: Path):
+    with pytest.raises(OutputError, match="also the output"):
+        plan_evaluate(gopro, json_path=tmp_path / "r", csv_path=tmp_path / "r")
+
+
+def test_existing_saved_images_need_overwrite(gopro: Path, tmp_path: Path):
+    out = tmp_path / "saved"
+    evaluate(lambda rgb: rgb.copy(), gopro, EvalOptions(save_dir=out))
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        plan_evaluate(gopro, EvalOptions(save_dir=out))
+    evaluate(lambda rgb: rgb.copy(), gopro, EvalOptions(save_dir=out, overwrite=True))
 
 
 def test_flat_layout_and_real_inference_engine(tmp_path: Path, tiny_config):

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pickle
+import re
 import signal
 import struct
 import subprocess
@@ -534,9 +535,9 @@ def test_unwritable_output_folder_permission_denied(tmp_path, weights, monkeypat
             locked.chmod(0o700)
     monkeypatch.setattr(fsutil, "tempfile", SimpleNamespace(mkstemp=_denied))
     _refused(_run(src, "-o", locked / "out.jpg", "--weights", weights), EXIT_OUTPUT, "Permission denied")
-    result = _run("batch", tmp_path / "in", "-o", locked, "--weights", weights)
-    _no_traceback(result)
-    assert result.exit_code == EXIT_FAILURES and "Permission denied" in result.output
+    # issue 12 item 7: the batch's output folder is probed while planning, before any weights
+    # are loaded, so the whole batch is refused with one line (it used to fail file by file).
+    _refused(_run("batch", tmp_path / "in", "-o", locked, "--weights", weights), EXIT_OUTPUT, "Permission denied")
     assert list(locked.iterdir()) == []
     assert _tree(tmp_path / "in") == before
 
@@ -893,7 +894,7 @@ def test_flipped_byte_in_registered_weights_is_refused(tmp_path, weights, monkey
     blob[len(blob) // 2] ^= 0x10  # one bit of one tensor value
     _registry(bundled, [_entry("tiny", "tiny.safetensors", sha)], default="tiny")
     (bundled / "tiny.safetensors").write_bytes(bytes(blob))
-    monkeypatch.setattr(W, "weights_dir", lambda: bundled)
+    monkeypatch.setattr(W.registry, "weights_dir", lambda: bundled)
     photos = tmp_path / "photos"
     _photo(photos)
     before = _tree(photos)
@@ -972,7 +973,7 @@ def test_download_failures_leave_no_partial_file(tmp_path, weights, server, shor
         bundled = tmp_path / "bundled"
         url = f"{server.base}/tampered/tiny.safetensors"
         _registry(bundled, [_entry("remote", "remote.safetensors", _sha(weights), url=url)])
-        monkeypatch.setattr(W, "weights_dir", lambda: bundled)
+        monkeypatch.setattr(W.registry, "weights_dir", lambda: bundled)
         result = _run("weights", "download", "remote")
     else:
         url = f"{server.base}/{route}/tiny.safetensors"
@@ -991,3 +992,440 @@ def test_download_control_and_failed_url_weights_leave_photo_alone(tmp_path, wei
     before = _tree(photos)
     _refused(_run(photos / "photo.jpg", "--weights", f"{server.base}/short/x.safetensors"), EXIT_WEIGHTS, "cut short")
     assert _tree(photos) == before and _cache_files(tmp_path) == [cached]
+
+
+# ============================================================================ issue 12: the hostile trial
+# Items 3, 4, 5, 6, 8, 9, 10, 14, 15, 16 of issue 12 (1, 2, 7, 12, 13 are in test_cli.py),
+# then the cases found by trying to break every command after it.
+
+
+def _tiff(path: Path, samples: np.ndarray, **tags) -> Path:
+    """A one-page grey TIFF of ``samples`` (float32 -> mode F, int32 -> mode I)."""
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, value in tags.items():
+        info[int(tag)] = value
+    Image.fromarray(samples).save(path, tiffinfo=info)
+    return path
+
+
+def _png16(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).astype(np.int64)
+
+
+@pytest.mark.parametrize("case", ["float-0-1", "float-0-255", "int32-full-range", "int32-negative", "float-with-range-tags", "float-nan"])
+def test_32bit_tiff_samples_are_read_in_their_declared_range(tmp_path, identity, case):
+    """Item 3: float TIFFs holding 0..255 and int32 TIFFs came out almost white (clipped), exit 0."""
+    ramp = np.linspace(0.0, 1.0, 12 * 16, dtype=np.float64).reshape(12, 16)
+    src, out = tmp_path / "deep.tif", tmp_path / "out.tif"
+    if case == "float-0-1":
+        _tiff(src, ramp.astype(np.float32))
+    elif case == "float-0-255":
+        _tiff(src, (ramp * 255).astype(np.float32))
+    elif case == "int32-full-range":
+        _tiff(src, np.round(ramp * (2**31 - 1)).astype(np.int32))
+    elif case == "int32-negative":
+        _tiff(src, (np.round(ramp * 1000) - 500).astype(np.int32))
+    elif case == "float-with-range-tags":  # SMinSampleValue / SMaxSampleValue say 0..255
+        _tiff(src, (ramp * 255).astype(np.float32), **{"340": 0.0, "341": 255.0})
+    else:
+        bad = ramp.astype(np.float32)
+        bad[3, 4] = np.nan
+        _tiff(src, bad)
+    before = _sha(src)
+    if case in ("float-0-255", "int32-negative"):
+        _refused(_run(src, "-o", out, "--weights", identity), EXIT_INPUT, "deep.tif", "outside", "rescale")
+        assert not out.exists() and _sha(src) == before
+        return
+    if case == "float-nan":
+        _refused(_run(src, "-o", out, "--weights", identity), EXIT_INPUT, "NaN")
+        return
+    _deblur_ok(src, out, identity)
+    got = _png16(out)  # written as 16-bit grey: the ramp, not white
+    assert got.dtype == np.int64 and got.shape == (12, 16)
+    assert np.abs(got - np.round(ramp * 65535)).max() <= 2, (got.min(), got.max())
+
+
+def _html_server(hostile_server, weights: Path):
+    """A server that answers an HTML page where weights should be, until ``fix()``."""
+    server = hostile_server(b"<!doctype html><html><body>Sign in to continue</body></html>\n")
+    server.fix = lambda: setattr(server, "body", weights.read_bytes())
+    return server
+
+
+def test_weights_url_answering_html_is_never_cached(tmp_path, weights, hostile_server, short_timeout):
+    """Item 4: an HTML page was cached and reused forever; `weights download` said "saved"."""
+    server = _html_server(hostile_server, weights)
+    url = f"{server.base}/ok/model.safetensors"
+    _refused(_run("weights", "download", url), EXIT_WEIGHTS, "not usable weights", "not valid safetensors", url)
+    assert _cache_files(tmp_path) == []
+    photos = tmp_path / "photos"
+    src = _photo(photos)
+    before = _tree(photos)
+    _refused(_run(src, "--weights", url), EXIT_WEIGHTS, "not usable weights")
+    assert _cache_files(tmp_path) == [] and _tree(photos) == before
+    server.fix()  # the same URL now serves the weights: they are fetched, not a stale page
+    _ok(_run(src, "--weights", url))
+    [cached] = _cache_files(tmp_path)
+    assert _sha(cached) == _sha(weights) and server.hits["ok"] == 3
+
+
+def test_poisoned_cache_entry_is_fetched_again(tmp_path, weights, hostile_server, short_timeout):
+    """Item 4: a page cached by an older version is not trusted: it is checked and replaced."""
+    server = hostile_server(weights.read_bytes())
+    url = f"{server.base}/ok/model.safetensors"
+    poisoned = W.downloads_dir() / W._url_filename(url)
+    poisoned.parent.mkdir(parents=True)
+    poisoned.write_bytes(b"<html>502 Bad Gateway</html>")
+    _ok(_run("weights", "download", url))
+    assert _sha(poisoned) == _sha(weights) and server.hits["ok"] == 1
+
+
+def _tampered_header(src: Path, dst: Path, **changes) -> Path:
+    """``src`` with its stored architecture config changed (tensors untouched)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta[W.META_CONFIG])
+    config.update(changes)
+    save_file(state, str(dst), metadata={**meta, W.META_CONFIG: json.dumps(config)})
+    return dst
+
+
+def test_weights_url_with_wrong_shapes_is_never_cached(tmp_path, weights, hostile_server, short_timeout):
+    """Item 4: a real safetensors file whose tensors do not fit its config is not kept either."""
+    wrong = _tampered_header(weights, tmp_path / "wrong.safetensors", widths=[8, 8, 16])
+    server = hostile_server(wrong.read_bytes())
+    url = f"{server.base}/ok/wrong.safetensors"
+    _refused(_run("weights", "download", url), EXIT_WEIGHTS, "not usable weights", "do not fit the architecture")
+    assert _cache_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        pytest.param({"widths": [100000, 8, 16]}, "widths=100000, over the limit", id="widths-100000"),
+        pytest.param({"num_scales": 1000}, "num_scales=1000, over the limit", id="num-scales-1000"),
+        pytest.param({"kernel_size": 15, "widths": [2048, 2048, 2048], "blocks_per_group": 32}, "parameters, over the limit", id="too-many-parameters"),
+        pytest.param({"kernel_size": "5"}, "kernel_size", id="kernel-as-text"),
+        pytest.param({"reduction": 10**30}, "reduction", id="huge-reduction"),
+    ],
+)
+def test_tampered_architecture_is_refused_before_anything_is_built(tmp_path, weights, monkeypatch, changes, needle):
+    """Item 5: widths=100000 tried to allocate ~360 GB; num_scales=1000 was an internal error."""
+    bad = _tampered_header(weights, tmp_path / "bad.safetensors", **changes)
+    built = []
+    real_init = AttentiveDeblurNet.__init__
+    monkeypatch.setattr(AttentiveDeblurNet, "__init__", lambda self, *a, **k: built.append(1) or real_init(self, *a, **k))
+    src = _photo(tmp_path / "photos")
+    before = _tree(src.parent)
+    _refused(_run(src, "--weights", bad), EXIT_WEIGHTS, needle, "bad.safetensors")
+    _refused(_run("attention-map", src, "-o", tmp_path / "maps", "--weights", bad), EXIT_WEIGHTS, needle)
+    assert built == [] and _tree(src.parent) == before and not (tmp_path / "maps").exists()
+
+
+def _sharp_photos(folder: Path, n: int = 3, size: tuple[int, int] = (40, 48)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(_u8((*size, 3), seed=10 + i)).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_make_pairs_refuses_a_huge_upscale_before_writing(tmp_path):
+    """Item 6: --crop 5000 on small photos upscaled them ~100x silently, for minutes."""
+    photos = _sharp_photos(tmp_path / "sharp")
+    before = _tree(photos)
+    _refused(_run("make-pairs", photos, tmp_path / "pairs", "--crop", 5000), EXIT_USAGE, "--crop 5000", "upscale", "--crop 160")
+    assert not (tmp_path / "pairs").exists() and _tree(photos) == before
+    _ok(_run("make-pairs", photos, tmp_path / "pairs", "--crop", 64))  # up to 4x is allowed
+
+
+def test_interrupted_make_pairs_resumes(tmp_path, monkeypatch):
+    """Item 6: the partial folder of an interrupted run blocked every rerun."""
+    from deblur_cli import make_pairs as mp
+
+    photos = _sharp_photos(tmp_path / "sharp", n=4)
+    out, fresh = tmp_path / "pairs", tmp_path / "fresh"
+    real = mp.synthesize
+    calls = []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the 3rd photo is being blurred
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mp, "synthesize", interrupted)
+    result = _run("make-pairs", photos, out, "--seed", 3)
+    _no_traceback(result)
+    assert result.exit_code == 130 and "interrupted" in result.output
+    done = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in _finals(out) if p.suffix == ".png"}
+    assert len(done) == 4 and not _temps(out)  # two photos' pairs, complete
+    monkeypatch.setattr(mp, "synthesize", real)
+    _refused(_run("make-pairs", photos, out, "--seed", 4), EXIT_OUTPUT, "other settings")
+    _ok(_run("make-pairs", photos, out, "--seed", 3))
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in done} == done  # not redone
+    _ok(_run("make-pairs", photos, fresh, "--seed", 3))
+    assert _tree(out) == _tree(fresh)  # the resumed set is the one an uninterrupted run makes
+
+
+@pytest.mark.parametrize("command", ["image", "batch", "attention-map", "evaluate", "video"])
+@pytest.mark.parametrize("threads", ["-1", "0"])
+def test_bad_thread_count_is_a_usage_error(tmp_path, weights, command, threads):
+    """Item 8: --threads -1 ended in "internal error" (exit 1) after the weights were loaded."""
+    src = _photo(tmp_path / "photos")
+    args = {
+        "image": [src],
+        "batch": ["batch", src.parent],
+        "attention-map": ["attention-map", src],
+        "evaluate": ["evaluate", "--data", tmp_path],
+        "video": ["video", tmp_path / "clip.mp4"],
+    }[command]
+    _refused(_run(*args, "--weights", weights, "--threads", threads), EXIT_USAGE, "--threads")
+
+
+@pytest.mark.parametrize("name", ["maps[/x]", "maps[red]", "maps [bold]x[/bold]"])
+def test_attention_map_prints_the_paths_it_wrote(tmp_path, weights, name):
+    """Item 9: markup in -o was an internal error after writing, or printed paths that do not exist."""
+    src = _photo(tmp_path / "photos")
+    out = tmp_path / name
+    text = _ok(_run("attention-map", src, "-o", out, "--blocks", "enc1", "--weights", weights))
+    listed = [Path(line.strip()) for line in text.splitlines() if line.startswith("  ")]
+    assert listed and all(p.is_file() for p in listed), text
+    assert sorted(listed) == sorted(_finals(out)) and str(out) in text
+
+
+def test_make_pairs_prints_its_folder_with_markup_characters(tmp_path):
+    """Item 9: make-pairs printed its output folder as markup."""
+    photos = _sharp_photos(tmp_path / "sharp", n=1)
+    for name in ("pairs[/x]", "pairs[red]"):
+        text = _ok(_run("make-pairs", photos, tmp_path / name))
+        assert f"to {tmp_path / name}" in text
+
+
+def _process(args: list[object], tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deblur_cli", *[os.fspath(a) if isinstance(a, Path) else str(a) for a in args]],
+        capture_output=True, env=_env(tmp_path), cwd=tmp_path, timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        pytest.param(["PHOTO", "--quality", "0"], "--quality", id="quality-0"),
+        pytest.param(["PHOTO", "--no-such-option"], "--no-such-option", id="unknown-option"),
+        pytest.param(["batch"], "Missing argument", id="missing-argument"),
+        pytest.param(["PHOTO", "--tile", "big"], "--tile", id="not-a-number"),
+        pytest.param(["weights", "nonsense"], "nonsense", id="unknown-command"),
+    ],
+)
+def test_usage_errors_are_one_line_in_a_real_process(tmp_path, weights, args, needle):
+    """Item 10: click's usage errors were 5-line boxes; the README promises one line."""
+    src = _photo(tmp_path / "photos")
+    proc = _process([src if a == "PHOTO" else a for a in args], tmp_path)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == EXIT_USAGE, stderr
+    assert proc.stdout == b"" and "Traceback" not in stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error:") and needle in stderr, repr(stderr)
+    assert "--help" in stderr  # where to look next
+
+
+def test_no_blank_lines_when_stderr_is_not_a_terminal(tmp_path, weights):
+    """Item 10: every run started with 2 blank lines (spinners) when stderr was a file or pipe."""
+    src = _photo(tmp_path / "photos")
+    proc = _process([src, "--weights", weights, "--threads", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wrote "), lines
+    proc = _process(["batch", src.parent, "--weights", weights, "--threads", "1"], tmp_path)
+    assert proc.returncode == 0 and all(line.strip() for line in proc.stderr.decode().splitlines()), proc.stderr
+
+
+def test_bare_command_still_shows_help(tmp_path):
+    """Item 10's one-line errors leave `deblur` with no arguments showing the help."""
+    proc = _process([], tmp_path)
+    assert proc.returncode in (0, 2) and b"Usage" in proc.stdout + proc.stderr and b"batch" in proc.stdout + proc.stderr
+
+
+def test_batch_over_an_empty_folder_says_so(tmp_path, weights):
+    """Item 14: an empty folder (or hidden files only) ended silently with an empty table."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / ".DS_Store").write_bytes(b"\0")
+    _refused(_run("batch", folder, "--weights", weights), EXIT_INPUT, "no images", "empty")
+    assert not (tmp_path / "empty_deblurred").exists()
+
+
+def test_batch_lists_unsupported_files_as_skipped(tmp_path, weights):
+    """Item 14: HEIC, AVIF and text files were silently ignored."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("IMG_1.HEIC", "pic.avif", "notes.txt"):
+        (folder / name).write_bytes(b"\0" * 16)
+    _refused(_run("batch", folder, "--weights", weights), EXIT_INPUT, "no supported images", "3 other file(s)", "IMG_1.HEIC")
+    _photo(folder)
+    before = _tree(folder)
+    text = _ok(_run("batch", folder, "--weights", weights))
+    for name in ("IMG_1.HEIC", "pic.avif", "notes.txt"):
+        assert any(name in line and "not a supported image" in line for line in text.splitlines()), text
+    assert "skipped (not a supported image)" in text and _tree(folder) == before
+    assert [p.name for p in _finals(tmp_path / "in_deblurred")] == ["photo.jpg"]
+
+
+def test_what_an_output_cannot_keep_is_said(tmp_path, weights):
+    """Item 15: alpha written to JPEG/BMP and frames after the first were dropped silently."""
+    rgba = tmp_path / "logo.png"
+    Image.fromarray(_u8((12, 16, 4))).save(rgba)
+    anim = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (10, 6), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(anim, save_all=True, append_images=frames[1:])
+    for out in ("logo.jpg", "logo.bmp"):
+        text = _ok(_run(rgba, "-o", tmp_path / out, "--weights", weights))
+        assert "note:" in text and "transparency" in text and "dropped" in text, text
+    text = _ok(_run(rgba, "-o", tmp_path / "logo.webp", "--weights", weights))
+    assert "note:" not in text  # WebP keeps alpha: nothing to say
+    text = _ok(_run(anim, "--weights", weights))
+    assert "first of its 3 frames" in text, text
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for f in (rgba, anim):
+        (batch / f.name).write_bytes(f.read_bytes())
+    text = _run("batch", batch, "--weights", weights).output
+    assert "anim.gif" in text and "first of its 3 frames" in text, text
+
+
+def test_library_returns_notes_instead_of_printing(tmp_path, capsys):
+    """Item 15: the library hands the notes to the caller; it prints nothing itself."""
+    rgba = tmp_path / "a.png"
+    Image.fromarray(_u8((6, 8, 4))).save(rgba)
+    loaded = image_io.load_image(rgba)
+    assert image_io.dropped_on_save(loaded, tmp_path / "a.png") == []
+    [note] = image_io.dropped_on_save(loaded, tmp_path / "a.jpg")
+    assert "transparency" in note and "JPEG" in note
+    assert capsys.readouterr() == ("", "")
+
+
+def test_hostile_inputs_doc_links_resolve():
+    """Item 16: the doc linked to an "Open problems" section that did not exist."""
+    text = (REPO / "docs" / "hostile-inputs.md").read_text(encoding="utf-8")
+    anchors = {
+        "-".join("".join(c for c in line.lstrip("#").strip().lower() if c.isalnum() or c in " -").split())
+        for line in text.splitlines()
+        if line.startswith("#")
+    }
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and links <= anchors, links - anchors
+
+
+# ----------------------------------------------------------------------------- found by the trial
+
+
+def test_seed_below_zero_is_a_usage_error(tmp_path):
+    """make-pairs --seed -1 ended in "internal error: ValueError" (numpy refuses negative seeds)."""
+    photos = _sharp_photos(tmp_path / "sharp", n=1)
+    _refused(_run("make-pairs", photos, tmp_path / "pairs", "--seed", -1), EXIT_USAGE, "seed")
+    assert not (tmp_path / "pairs").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_output_onto_a_fifo_or_device_is_refused_even_with_overwrite(tmp_path, weights):
+    """`-o fifo.png --overwrite` replaced the FIFO with a file; as root `-o /dev/null
+    --overwrite` would have replaced the device node the same way (rename onto it)."""
+    src = _photo(tmp_path / "photos")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    link = tmp_path / "null.png"
+    link.symlink_to(os.devnull)
+    for target in (fifo, link):
+        _refused(_run(src, "-o", target, "--overwrite", "--weights", weights), EXIT_OUTPUT, "not a regular file")
+    assert fifo.is_fifo() and link.is_symlink() and not _temps(tmp_path)
+
+
+def test_earlier_output_folders_are_not_walked_as_photos(tmp_path, weights):
+    """`batch in -o in/x`, then `batch in -o in/y`: the second run deblurred in/x's results
+    again as if they were photos (it now skips folders marked as deblur's output)."""
+    src = tmp_path / "in"
+    _photo(src)
+    _ok(_run("batch", src, "-o", src / "x", "--weights", weights))
+    assert (src / "x" / "photo.jpg").is_file()
+    _ok(_run("batch", src, "-o", src / "y", "--weights", weights))
+    assert sorted(p.relative_to(src / "y").as_posix() for p in _finals(src / "y")) == [".deblur-output", "photo.jpg"]
+
+
+def test_ctrl_c_while_writing_one_image_leaves_nothing(tmp_path, weights, monkeypatch):
+    """Ctrl-C in the middle of writing: one line, exit 130, no output, no temp file."""
+    src = _photo(tmp_path / "photos")
+    real = image_io._encode
+
+    def half_then_ctrl_c(samples, tmp, *args):
+        real(samples, tmp, *args)
+        with open(tmp, "r+b") as f:
+            f.truncate(os.path.getsize(tmp) // 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_io, "_encode", half_then_ctrl_c)
+    before = _tree(src.parent)
+    _refused(_run(src, "--weights", weights), 130, "interrupted")
+    assert _tree(src.parent) == before
+
+
+def test_output_name_over_the_file_name_limit(tmp_path, weights):
+    """A 250-byte photo name: `deblur NAME` (adds _deblurred: 264 bytes) was "internal error:
+    OSError: File name too long"; a batch in place died in its loader thread with a
+    traceback, deblurred nothing, and exited 0."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_src = folder / ("a" * 250 + ".png")
+    long_src.write_bytes(_encoded(_u8((12, 16, 3)), "PNG"))
+    (folder / "ok.png").write_bytes(_encoded(_u8((12, 16, 3), 1), "PNG"))
+    before = _tree(folder)
+    # refused while planning: before the (missing) weights are even looked at
+    _refused(_run(long_src, "--weights", tmp_path / "missing.safetensors"), EXIT_OUTPUT, "File name too long")
+    assert _tree(folder) == before
+    result = _run("batch", folder, "-o", folder, "--weights", weights)
+    _no_traceback(result)
+    assert result.exit_code == EXIT_FAILURES, result.output
+    assert "Traceback" not in result.output and "File name too long" in result.output
+    assert (folder / "ok_deblurred.png").is_file() and not _temps(folder)
+    assert all(_sha(folder / name) == sha for name, sha in before.items())
+
+
+def test_a_failure_in_the_batch_loader_thread_fails_one_file(tmp_path, weights, monkeypatch):
+    """Whatever escapes the decode stage is one failed file, not a dead thread and an empty,
+    successful batch."""
+    from deblur_cli import batch_run
+
+    src = tmp_path / "in"
+    _batch_inputs(src, n=3)
+    real = batch_run.BatchRun.prepare
+
+    def flaky(self, s, d):
+        if s.name == "01.png":
+            raise RuntimeError("disk went away")
+        return real(self, s, d)
+
+    monkeypatch.setattr(batch_run.BatchRun, "prepare", flaky)
+    result = _run("batch", src, "-o", tmp_path / "out", "--weights", weights)
+    _no_traceback(result)
+    assert result.exit_code == EXIT_FAILURES and "disk went away" in result.output, result.output
+    assert len(_finals(tmp_path / "out")) == 2
+
+
+def test_reader_leaving_the_pipe_early_is_quiet(tmp_path):
+    """`deblur weights list | head -0`: no traceback or "Exception ignored" when the reader leaves."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "deblur_cli", "weights", "list"],
+            stdout=write_end, stderr=subprocess.PIPE, env=_env(tmp_path), cwd=tmp_path, timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode in (0, EXIT_FAILURES) and proc.stderr == b"", proc.stderr

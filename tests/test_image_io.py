@@ -299,12 +299,16 @@ def test_bilevel_and_float_modes(tmp_path: Path) -> None:
     save_image(img.rgb, tmp_path / "bits-out.png", like=img)
     with Image.open(tmp_path / "bits-out.png") as back:
         assert back.mode == "L"
-    values = np.linspace(-0.5, 1.5, 12, dtype=np.float32).reshape(3, 4)
+    values = np.linspace(0.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
     flt = tmp_path / "float.tif"
     Image.fromarray(values).save(flt)
     fimg = load_image(flt)
     assert fimg.is_grey and fimg.bit_depth == 16
-    assert np.allclose(fimg.rgb[..., 0], np.clip(values, 0, 1))
+    assert np.allclose(fimg.rgb[..., 0], values)
+    # samples outside 0..1 are refused, not clipped (issue 12 item 3: clipping made them white)
+    Image.fromarray(values * 2 - 0.5).save(flt)
+    with pytest.raises(InputError, match="outside the 0..1"):
+        load_image(flt)
 
 
 def test_cmyk_jpeg_becomes_rgb_and_drops_cmyk_profile(tmp_path: Path) -> None:

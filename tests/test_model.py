@@ -116,3 +116,12 @@ def test_config_round_trip_and_validation():
         ModelConfig(combination="sideways")
     with pytest.raises(ValueError, match="unknown"):
         ModelConfig.from_dict({"width": 3})
+
+
+def test_presets_live_next_to_the_model() -> None:
+    from deblur_cli.model import LITE_CONFIG, MODEL_PRESETS, ModelConfig, model_preset
+
+    assert MODEL_PRESETS["paper"] == ModelConfig() and MODEL_PRESETS["lite"] == LITE_CONFIG
+    assert model_preset("lite") is LITE_CONFIG
+    with pytest.raises(ValueError, match="unknown model preset .huge.*paper"):
+        model_preset("huge")

@@ -154,7 +154,9 @@ def test_deblur_file_into_folder_and_forced_format(tmp_path: Path) -> None:
     make_image(src, 0)
     (tmp_path / "outs").mkdir()
     out = deblur_file(InvertDeblurrer(), src, tmp_path / "outs")
-    assert out == tmp_path / "outs" / "photo_deblurred.png" and out.is_file()
+    assert out == tmp_path / "outs" / "photo.png" and out.is_file()  # like batch: the input's name
+    own = deblur_file(InvertDeblurrer(), src, tmp_path)  # the input's own folder: suffixed name
+    assert own == tmp_path / "photo_deblurred.png"
     out2 = deblur_file(InvertDeblurrer(), src, options=SaveOptions(output_format="JPG"))
     assert out2 == tmp_path / "photo_deblurred.jpg"
     with Image.open(out2) as im:
@@ -213,7 +215,7 @@ def test_bad_output_paths_fail_before_inference(tmp_path: Path) -> None:
         deblur_file(fake, src, tmp_path / "out")
     with pytest.raises(OutputError, match="folder does not exist"):
         deblur_file(fake, src, tmp_path / "missing" / "out.png")
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no such file"):
         deblur_file(fake, tmp_path / "nope.png", tmp_path / "out.png")
     assert fake.calls == 0
     assert final_files(tmp_path) == [src]
@@ -236,7 +238,8 @@ def test_plan_batch_order_filters_and_collisions(tmp_path: Path) -> None:
     make_tree(src)
     make_image(src / f"{TMP_PREFIX}abc.png", 5)  # a temp file of ours: never an input
     make_image(src / "sub" / "c.jpg", 6)  # collides with sub/c.png once forced to .png
-    jobs, problems = plan_batch(src, out, SaveOptions())
+    plan = plan_batch(src, out, SaveOptions())
+    jobs, problems = list(plan.jobs), list(plan.problems)
     rel = [(s.relative_to(src).as_posix(), d.relative_to(out).as_posix()) for s, d in jobs]
     assert rel == [
         ("a.png", "a.png"),
@@ -246,7 +249,8 @@ def test_plan_batch_order_filters_and_collisions(tmp_path: Path) -> None:
         ("sub/deeper/d.PNG", "sub/deeper/d.PNG"),
     ]
     assert problems == []
-    jobs, problems = plan_batch(src, out, SaveOptions(output_format=".png"))
+    plan = plan_batch(src, out, SaveOptions(output_format=".png"))
+    jobs, problems = list(plan.jobs), list(plan.problems)
     assert [d.relative_to(out).as_posix() for _, d in jobs] == ["a.png", "b.png", "sub/c.png", "sub/deeper/d.png"]
     assert [(p.relative_to(src).as_posix(), "also the output" in why) for p, why in problems] == [("sub/c.png", True)]
 
@@ -257,7 +261,8 @@ def test_plan_batch_refuses_output_onto_an_input(tmp_path: Path) -> None:
     src = out / "in"
     make_image(src / "x.png", 0)
     make_image(src / "in" / "x.png", 1)
-    jobs, problems = plan_batch(src, out, SaveOptions())
+    plan = plan_batch(src, out, SaveOptions())
+    jobs, problems = list(plan.jobs), list(plan.problems)
     assert [s for s, _ in jobs] == [src / "x.png"]
     assert len(problems) == 1 and "replace an input" in problems[0][1]
 

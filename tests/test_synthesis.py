@@ -10,16 +10,13 @@ import torch.nn.functional as F
 from deblur_cli.errors import UsageError
 from deblur_cli.synthesis import (
     SynthesisConfig,
-    _blob_alpha,
-    _blob_box,
-    _degrade,
     _plan_motion,
-    _project,
     _subframes,
     random_trajectory,
     sample_strength,
     synthesize,
 )
+from deblur_cli.synthesis_render import _blob_alpha, _blob_box, _degrade, _project
 
 CLEAN = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0)  # blur only, so outputs can be compared exactly
 NO_OBJECTS = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0)
@@ -208,3 +205,183 @@ def test_bad_config_and_input_are_refused() -> None:
         synthesize(torch.zeros(1, 8, 8), np.random.default_rng(0))
     with pytest.raises(ValueError):
         synthesize(torch.zeros(3, 8, 8), np.random.default_rng(0), margin=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Variety options (issue 10, part 5)
+
+from dataclasses import replace  # noqa: E402
+
+from deblur_cli.synthesis import (  # noqa: E402
+    MILD_MEDIUM_BETA,
+    STRENGTH_CLASSES,
+    TRAJECTORY_FAMILIES,
+    VARIED,
+    config_for_class,
+    family_trajectory,
+    random_region,
+    strength_class,
+)
+from deblur_cli.synthesis_render import _jpeg_round_trip  # noqa: E402
+
+STILL = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0, max_shake_px=0.0, max_rotation_deg=0.0)
+
+
+def test_variety_fields_at_their_defaults_change_nothing() -> None:
+    explicit = replace(CLEAN, trajectory_weights=(1, 0, 0, 0), discrete_prob=0.0, zoom_prob=0.0, spin_prob=0.0,
+                       object_shape_weights=(1, 0, 0), max_object_spin_deg=0.0, poisson_prob=0.0, sharpen_prob=0.0)
+    img = textured(96)
+    for seed in range(4):
+        a = synthesize(img, np.random.default_rng(seed), CLEAN, margin=16)
+        b = synthesize(img, np.random.default_rng(seed), explicit, margin=16)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("family", TRAJECTORY_FAMILIES)
+def test_every_trajectory_family_is_centred_scaled_and_reproducible(family: str) -> None:
+    a = family_trajectory(np.random.default_rng(1), family, 65, 20.0)
+    b = family_trajectory(np.random.default_rng(1), family, 65, 20.0)
+    assert np.array_equal(a, b) and a.shape == (65, 2)
+    assert np.allclose(a[32], 0.0) and max(np.ptp(a[:, 0]), np.ptp(a[:, 1])) == pytest.approx(20.0)
+    offsets = [np.linalg.norm(family_trajectory(np.random.default_rng(s), family, 65, 1.0).mean(0)) for s in range(20)]
+    assert np.median(offsets) < 0.3  # the blur stays near the target (units of the extent)
+
+
+def test_trajectory_families_have_their_own_shapes() -> None:
+    def straightness(path: np.ndarray) -> float:  # chord / path length: 1 for a straight line
+        return float(np.linalg.norm(path[-1] - path[0]) / np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+
+    def dwell(path: np.ndarray) -> float:  # share of steps moving < 10% of the mean step
+        steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        return float((steps < 0.1 * steps.mean()).mean())
+
+    paths = {
+        f: [family_trajectory(np.random.default_rng(s), f, 129, 10.0) for s in range(12)] for f in TRAJECTORY_FAMILIES
+    }
+    assert min(straightness(p) for p in paths["line"]) > 0.9
+    assert np.median([straightness(p) for p in paths["tremor"]]) < np.median([straightness(p) for p in paths["line"]])
+    assert np.median([dwell(p) for p in paths["jerk"]]) > 0.2 > np.median([dwell(p) for p in paths["line"]])
+
+
+def test_trajectory_weights_pick_the_family() -> None:
+    lines = replace(NO_OBJECTS, trajectory_weights=(0, 1, 0, 0), max_rotation_deg=0.0)
+    plan = _plan_motion(np.random.default_rng(0), lines, 1.0, 64, 64)
+    chord = np.linalg.norm(plan.shake[-1] - plan.shake[0])
+    assert chord > 0.9 * np.linalg.norm(np.diff(plan.shake, axis=0), axis=1).sum()
+    with pytest.raises(UsageError):
+        SynthesisConfig(trajectory_weights=(0, 0, 0, 0))
+
+
+def test_discrete_prob_keeps_only_the_drawn_subframes() -> None:
+    dense = _plan_motion(np.random.default_rng(0), NO_OBJECTS, 1.0, 64, 64)
+    ghosts = _plan_motion(np.random.default_rng(0), replace(NO_OBJECTS, discrete_prob=1.0), 1.0, 64, 64)
+    assert dense.n > 13 and 7 <= ghosts.n <= 13 and ghosts.n % 2 == 1
+
+
+def test_gamma_range_sets_the_averaging_space() -> None:
+    img = textured(64)
+    plain = replace(NO_OBJECTS, gamma_range=(1.0, 1.0))
+    frames, _ = _subframes(img, np.random.default_rng(3), plain, strength=0.8)
+    blurry, _ = synthesize(img, np.random.default_rng(3), plain, strength=0.8)
+    assert torch.allclose(blurry, frames.mean(0).clamp(0, 1), atol=1e-5)  # averaged as encoded values
+    linear, _ = synthesize(img, np.random.default_rng(3), NO_OBJECTS, strength=0.8)
+    assert float((linear - blurry).abs().max()) > 0.01
+    with pytest.raises(UsageError):
+        SynthesisConfig(gamma_range=(0.0, 2.2))
+
+
+def test_zoom_and_spin_are_scale_and_rotation_about_a_point() -> None:
+    zoom = _plan_motion(np.random.default_rng(0), replace(STILL, zoom_prob=1.0, max_zoom=0.1), 1.0, 64, 64)
+    assert np.allclose(zoom.homographies[zoom.middle], np.eye(3))
+    first = zoom.homographies[0][:2, :2]
+    assert abs(first[0, 0] - 1.0) > 0.01 and np.allclose(first, first[0, 0] * np.eye(2))
+    spin = _plan_motion(np.random.default_rng(0), replace(STILL, spin_prob=1.0, max_spin_deg=10.0), 1.0, 64, 64)
+    lin = spin.homographies[0][:2, :2]
+    assert np.allclose(lin @ lin.T, np.eye(2)) and abs(lin[0, 1]) > 0.01  # a rotation by a visible angle
+    shaky = replace(STILL, max_shake_px=24.0, spin_prob=1.0)
+    assert np.ptp(_plan_motion(np.random.default_rng(0), shaky, 1.0, 64, 64).shake, axis=0).max() <= 0.6 * 24.0 + 1e-9
+
+
+def test_object_shapes_spin_and_speed() -> None:
+    cfg = replace(NO_OBJECTS, object_prob=1.0, max_objects=1, object_shape_weights=(0, 1, 0), max_object_spin_deg=90.0)
+    plan = _plan_motion(np.random.default_rng(0), cfg, 1.0, 64, 64)
+    (blob,) = plan.blobs
+    assert blob.exponent > 2.0 and blob.spin is not None and blob.spin[plan.middle] == 0.0 and abs(blob.spin[0]) > 0.05
+    big = replace(blob, radii=np.array([30.0, 30.0]), edge_px=1.0)
+    corner = torch.tensor([[0.8, 0.8]])  # inside a rounded box, outside the ellipse
+    assert float(_blob_alpha(big, corner)[0]) == 1.0
+    assert float(_blob_alpha(replace(big, exponent=2.0), corner)[0]) == 0.0
+    blurry, target = synthesize(textured(96), np.random.default_rng(0), cfg, strength=1.0, margin=16)
+    assert blurry.shape == target.shape == (3, 64, 64) and torch.isfinite(blurry).all()
+    still = replace(cfg, object_speed=(0.0, 0.0), max_object_spin_deg=0.0)
+    assert np.allclose(_plan_motion(np.random.default_rng(0), still, 1.0, 64, 64).blobs[0].motion, 0.0)
+
+
+def test_poisson_noise_falls_with_more_light_and_sharpening_overshoots() -> None:
+    img = torch.full((3, 64, 64), 0.5)
+    cfg = SynthesisConfig(noise_prob=1.0, poisson_prob=1.0, noise_max=1e-4, jpeg_prob=0.0)  # read noise ~0
+    dim = _degrade(img, np.random.default_rng(0), replace(cfg, photons_range=(50.0, 50.0)))
+    bright = _degrade(img, np.random.default_rng(0), replace(cfg, photons_range=(5000.0, 5000.0)))
+    assert float(dim.std()) > 3 * float(bright.std()) > 0
+    assert abs(float(bright.mean()) - 0.5) < 0.01
+    edge = torch.full((3, 32, 32), 0.3)
+    edge[:, :, 16:] = 0.7
+    sharp = _degrade(edge, np.random.default_rng(0), SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0, sharpen_prob=1.0))
+    assert float(sharp.max()) > 0.705 and float(sharp.min()) < 0.295  # overshoot on both sides of the edge
+
+
+def test_jpeg_without_chroma_subsampling_keeps_colour_detail() -> None:
+    img = torch.zeros(3, 64, 64)
+    img[0, :, ::2] = 1.0  # red/green stripes one pixel wide: chroma detail
+    img[1, :, 1::2] = 1.0
+    err_420 = float((_jpeg_round_trip(img, 90) - img).abs().mean())
+    err_444 = float((_jpeg_round_trip(img, 90, subsampling=0) - img).abs().mean())
+    assert err_444 < 0.5 * err_420
+
+
+def test_random_region_scales_the_photo() -> None:
+    ramp = np.tile(np.linspace(0.0, 1.0, 400, dtype=np.float32)[None, :, None], (300, 1, 3))
+    same = random_region(ramp, 96, np.random.default_rng(0), SynthesisConfig())
+    rng = np.random.default_rng(0)
+    y, x = int(rng.integers(0, 300 - 96 + 1)), int(rng.integers(0, 400 - 96 + 1))
+    assert np.array_equal(same, ramp[y : y + 96, x : x + 96])  # scale 1: a plain cut, same draws as before
+    half = random_region(ramp, 96, np.random.default_rng(0), SynthesisConfig(scale_range=(0.5, 0.5)))
+    assert half.shape == (96, 96, 3)
+    assert float(np.diff(half[48], axis=0).mean()) == pytest.approx(2.0 / 399, rel=0.05)
+    tiny = (ramp[:40, :40] * 255).astype(np.uint8)
+    small = random_region(tiny, 96, np.random.default_rng(0), SynthesisConfig(scale_range=(2.0, 2.0)))
+    assert small.shape == (96, 96, 3) and small.dtype == np.uint8 and small.flags.writeable
+
+
+def test_varied_config_makes_valid_reproducible_pairs() -> None:
+    cfg = SynthesisConfig(**VARIED)
+    img = textured(96)
+    for seed in range(8):
+        blurry, target = synthesize(img, np.random.default_rng(seed), cfg, margin=16)
+        again, _ = synthesize(img, np.random.default_rng(seed), cfg, margin=16)
+        assert blurry.shape == target.shape == (3, 64, 64) and torch.equal(blurry, again)
+        assert float(blurry.min()) >= 0.0 and float(blurry.max()) <= 1.0
+
+
+def test_mild_medium_strength_shape_and_classes() -> None:
+    rng = np.random.default_rng(0)
+    default = np.array([sample_strength(rng, SynthesisConfig()) for _ in range(3000)])
+    mild = np.array([sample_strength(rng, SynthesisConfig(strength_beta=MILD_MEDIUM_BETA)) for _ in range(3000)])
+    assert (mild >= 0.6).mean() < 0.12 < (default >= 0.6).mean()
+    assert ((mild >= 0.1) & (mild < 0.6)).mean() > 0.75
+    assert [strength_class(s) for s in (0.0, 0.2, 0.45, 0.9, 1.2)] == ["none", "mild", "medium", "strong", "strong"]
+    for name, (lo, hi) in STRENGTH_CLASSES.items():
+        cfg = config_for_class(SynthesisConfig(), name)
+        draws = [sample_strength(rng, cfg) for _ in range(200)]
+        assert all(lo <= s <= hi and strength_class(s) in (name, "strong") for s in draws)
+    with pytest.raises(UsageError):
+        config_for_class(SynthesisConfig(), "extreme")
+
+
+def test_motion_names_stay_importable_from_synthesis() -> None:
+    """The camera paths and motion plan live in synthesis_motion; synthesis re-exports the same objects."""
+    from deblur_cli import synthesis, synthesis_motion
+
+    for name in ("random_trajectory", "family_trajectory", "TRAJECTORY_FAMILIES", "OBJECT_SHAPES", "_plan_motion"):
+        assert getattr(synthesis, name) is getattr(synthesis_motion, name)
+    assert set(synthesis.__all__) <= set(dir(synthesis))

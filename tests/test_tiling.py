@@ -195,3 +195,18 @@ def test_reflect_indices_long_pads_and_single_pixel() -> None:
 
 def test_padded_size() -> None:
     assert [padded_size(n, 16) for n in (1, 16, 17, 1001)] == [16, 16, 32, 1008]
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 16), (17, 3), (32, 32)])
+def test_pad_to_multiple_reflects_like_torch_and_crops_back(h: int, w: int) -> None:
+    from deblur_cli.tiling import pad_to_multiple
+
+    rgb = np.random.default_rng(h * 100 + w).random((h, w, 3), dtype=np.float32)
+    padded = pad_to_multiple(rgb, 16)
+    assert padded.shape == (padded_size(h, 16), padded_size(w, 16), 3)
+    np.testing.assert_array_equal(padded[:h, :w], rgb)
+    if h > 1 and w > 1 and padded.shape[0] - h < h and padded.shape[1] - w < w:  # torch's reflect limit
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+        ref = F.pad(x, (0, padded.shape[1] - w, 0, padded.shape[0] - h), mode="reflect")
+        np.testing.assert_array_equal(padded, ref[0].permute(1, 2, 0).numpy())
+    assert pad_to_multiple(padded, 16) is padded  # nothing to do: no copy

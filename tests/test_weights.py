@@ -37,7 +37,7 @@ def registry_dir(tmp_path, monkeypatch):
     """An empty temporary registry folder standing in for the bundled weights/."""
     folder = tmp_path / "bundled"
     folder.mkdir()
-    monkeypatch.setattr(W, "weights_dir", lambda: folder)
+    monkeypatch.setattr(W.registry, "weights_dir", lambda: folder)
     write_registry(folder, None, [])
     return folder
 
@@ -123,8 +123,13 @@ def test_fp16_save_halves_size_and_loads(tmp_path):
 
 
 def test_save_requires_safetensors_name(tmp_path):
-    with pytest.raises(WeightsError, match="safetensors"):
+    # One rule, one exit code: the same OutputError (exit 4) as `deblur weights export` gives.
+    from deblur_cli.errors import EXIT_OUTPUT, OutputError
+
+    with pytest.raises(OutputError, match="safetensors") as caught:
         W.save_weights(tiny_model(), tmp_path / "m.pth")
+    assert caught.value.exit_code == EXIT_OUTPUT
+    assert not (tmp_path / "m.pth").exists()
 
 
 def test_safetensors_without_config_is_refused(tmp_path):

@@ -1,0 +1,280 @@
+"""The command line's shared parts: the app, its option types, the console, the progress
+bars and the one place where failures become a one-line message and an exit code.
+
+The commands live in :mod:`deblur_cli.cli` (photos, data, scores), :mod:`deblur_cli.cli_train`
+and :mod:`deblur_cli.cli_weights`; each parses options, calls the library's ``plan_*``,
+then its ``run_*``, and prints. torch is imported inside the commands only, so that
+`deblur --help` and `deblur --version` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperCommand, TyperGroup
+
+# click's exception base: typer >= 0.29 carries its own copy of click, older typer uses
+# click itself; either way it is a base class of typer.BadParameter.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+from deblur_cli import __version__
+from deblur_cli.doctor import DISTRIBUTION
+from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, DeblurError
+from deblur_cli.progress import Progress as ProgressFn
+
+if TYPE_CHECKING:
+    from deblur_cli.api import Deblurrer
+    from deblur_cli.weights import LoadedWeights, LocatedWeights
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+_ROOT_OPTIONS = frozenset({"--version", "--help"})
+
+
+class _FlagsWithoutType:
+    """Help pages list flags without a value type: typer >= 0.29 shows `<bool>` for
+    every flag (and for --help), which reads as if the flag took a value."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # a flag takes no value, so there is no type to show
+        return params
+
+
+class _Command(_FlagsWithoutType, TyperCommand):
+    """A command whose help reads the same on every typer version we accept."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        # typer >= 0.29 writes a required argument as `{input}`; write INPUT, [INPUT] if
+        # optional, INPUT... if repeated, as click-based typer did.
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name or "").upper()
+            name = name if param.required else f"[{name}]"
+            pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+class _Group(_FlagsWithoutType, TyperGroup):
+    """A command group with the same help conventions as `_Command`."""
+
+
+class _Typer(typer.Typer):
+    """`typer.Typer` whose commands default to `_Command` (so new commands get clean help)."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+class _ImageByDefault(_Group):
+    """Treat `deblur photo.jpg ...` as `deblur image photo.jpg ...`; usage errors in one line."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        # typer prints click's usage errors as a boxed panel of several lines (or, without
+        # rich markup, as usage + hint + error); the README promises one line on stderr.
+        # So parse in click's non-standalone mode and print its errors ourselves.
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        args = sys.argv[1:] if args is None else list(args)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `deblur`: typer prints the help
+                return super().main(args, prog_name, complete_var, standalone_mode=True, **extra)
+            _usage_line(e)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            console.print("[bold red]error:[/] aborted", soft_wrap=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `deblur score dir | head`: the reader left; as click does
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            sys.exit(EXIT_FAILURES)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        # Anything that is neither a command nor a root option starts an image command, so
+        # options may come first too: `deblur -o sharp.jpg photo.jpg`.
+        if args and args[0] not in self.commands and args[0] not in _ROOT_OPTIONS:
+            args = ["image", *args]
+        return super().parse_args(ctx, args)
+
+
+app = _Typer(
+    cls=_ImageByDefault,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+weights_app = _Typer(cls=_Group, help="List, verify, download and export weights.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"{DISTRIBUTION} {__version__}")  # the name pip knows: `pip install deblur` is another project
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Remove motion blur from photos with an attentive multi-scale network.
+
+    [bold]deblur photo.jpg -o sharp.jpg[/] deblurs one photo; [bold]deblur batch folder/[/] a whole folder tree.
+
+    Exit codes: 0 ok, 1 some files failed, 2 usage, 3 bad input, 4 cannot write output, 5 weights problem, 6 out of memory or device unavailable, 7 bad dataset, 130 interrupted.
+    """
+
+
+def _printable(text: object) -> str:
+    """User text (a path or a message) for the console: one line, never markup, and
+    undecodable file-name bytes shown as \\xff rather than as surrogate escapes."""
+    text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    shown = raw.decode("utf-8", "backslashreplace")
+    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in shown))
+
+
+def _usage_line(error: Any) -> None:
+    """A click usage error (bad option value, unknown option, missing argument) as one line."""
+    message = " ".join(error.format_message().split())
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    console.print(f"[bold red]error:[/] {_printable(message)}{_printable(hint)}", soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {_printable(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """The one place where failures become a one-line message and an exit code."""
+    try:
+        yield
+    except DeblurError as e:
+        _fail(e.message, e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; finished outputs are kept, nothing half-written is left", EXIT_INTERRUPTED)
+    except MemoryError:
+        _fail("out of memory; try a smaller --tile", EXIT_RESOURCE)
+    except (typer.Exit, typer.Abort, typer.BadParameter):  # typer's own exits and usage errors
+        raise
+    except Exception as e:  # noqa: BLE001 - last resort: no traceback for users
+        if os.environ.get("DEBLUR_DEBUG"):
+            raise
+        _fail(f"internal error: {type(e).__name__}: {e} (set DEBLUR_DEBUG=1 for a traceback)", EXIT_FAILURES)
+
+
+
+# ----------------------------------------------------------------------------- shared options
+
+Weights = Annotated[
+    Optional[str],
+    typer.Option("--weights", "-w", help="Registered weights NAME, a file PATH (.safetensors or .pth) or an http(s) URL.", rich_help_panel="Model"),
+]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel="Model")]
+Precision = Annotated[
+    str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.", rich_help_panel="Model")
+]
+Tile = Annotated[Optional[int], typer.Option(help="Tile side in pixels; default: chosen from free memory.", rich_help_panel="Model")]
+TileOverlap = Annotated[Optional[int], typer.Option(help="Overlap between tiles in pixels; seams are blended. \\[default: 64]", rich_help_panel="Model", show_default=False)]
+Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for torch (default: all cores).", rich_help_panel="Model")]
+Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
+MaxPixels = Annotated[
+    Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: DEBLUR_MAX_PIXELS.")
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _locate(weights: str | None) -> LocatedWeights:
+    """The weights file the spec names (downloaded once when a URL), found as part of a plan."""
+    from deblur_cli.weights import resolve
+
+    with _spinner("Finding weights"):
+        return resolve(weights)
+
+
+def _deblurrer(
+    weights: LocatedWeights, device: str, precision: str, tile: int | None, tile_overlap: int | None, threads: int | None
+) -> tuple[Deblurrer, LoadedWeights]:
+    """Load located weights and wrap them for inference: the first costly step of a run.
+
+    Through the Python API (:class:`deblur_cli.api.Deblurrer`): the CLI runs the same code as
+    library users; the API checks the options (device errors included) before the weights load.
+    """
+    from deblur_cli.api import Deblurrer
+
+    _set_threads(threads)
+    with _spinner("Loading weights"):
+        deblurrer = Deblurrer(weights, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
+    return deblurrer, deblurrer.weights_info  # type: ignore[return-value] - built from weights: set
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    with Progress(SpinnerColumn(), TextColumn(text), console=console, transient=True, disable=not console.is_terminal):
+        yield
+
+
+def _bar(transient: bool = True) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+        disable=not console.is_terminal,  # a live display writes blank lines into logs and pipes
+    )
+
+
+def _tile_callback(progress: Progress, task: Any) -> ProgressFn:
+    def cb(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return cb
+
+
+def _print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
+    """One escaped line per file that could not be processed."""
+    for path, message in failures:
+        console.print(f"[red]{label}[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)

@@ -1,0 +1,157 @@
+"""Commands beyond single photos: `deblur score`, `deblur video`, `deblur weights export-onnx`.
+
+Thin, like every command: parse options, plan (every check before weights load), run, print.
+The work is in :mod:`deblur_cli.score`, :mod:`deblur_cli.video` and :mod:`deblur_cli.onnx_export`;
+registered by importing this module from :mod:`deblur_cli.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from deblur_cli.cli_base import (
+    Device,
+    MaxPixels,
+    Overwrite,
+    Precision,
+    Threads,
+    Tile,
+    TileOverlap,
+    Weights,
+    _bar,
+    _deblurrer,
+    _errors,
+    _locate,
+    _print_failures,
+    _printable,
+    _tile_callback,
+    app,
+    console,
+    out,
+    weights_app,
+)
+from deblur_cli.errors import EXIT_FAILURES, InputError
+
+# ----------------------------------------------------------------------------- blur score
+
+
+@app.command("score")
+def score_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Photos, or folders searched recursively.", show_default=False)],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON to this file ('-': standard output, no list).")] = None,
+    threshold: Annotated[float, typer.Option(help="Photos scoring above this count as blurry (0 sharp .. 1 blurry).")] = 0.35,
+    max_pixels: MaxPixels = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Say how blurry each photo is: 0 sharp .. 1 very blurry (Crete-Roffet blur effect; no network needed)."""
+    with _errors():
+        from deblur_cli import score
+
+        score.check_threshold(threshold)
+        files, problems = score.image_files(inputs)
+        to_stdout = json_path is not None and str(json_path) == "-"
+        if json_path is not None and not to_stdout:
+            score.check_json_output(json_path, files, overwrite)
+        if not files and not problems:
+            raise InputError("no supported images found (" + ", ".join(str(p) for p in inputs) + ")")
+        with _bar() as progress:
+            task = progress.add_task("Scoring", total=len(files))
+            scored, failed = score.score_images(files, threshold, max_pixels, progress=_tile_callback(progress, task))
+        failed = problems + failed
+        text = score.scores_json(scored, failed, threshold)
+        if to_stdout:
+            out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        else:
+            for s in scored:  # one line per photo (no table: paths stay whole and greppable)
+                verdict = "[red]blurry[/]" if s.blurry else "[green]sharp[/] "
+                out.print(f"{s.score:.3f}  {verdict}  {_printable(s.path)}", soft_wrap=True)
+            console.print(f"{sum(s.blurry for s in scored)} of {len(scored)} above threshold {threshold}")
+            if json_path is not None:
+                score.write_scores_json(json_path, text)
+                console.print(f"[green]wrote[/] {_printable(json_path)}", soft_wrap=True)
+        _print_failures("failed", failed)
+        if failed:
+            raise typer.Exit(EXIT_FAILURES)
+
+
+# ----------------------------------------------------------------------------- video
+
+
+@app.command("video")
+def video_cmd(
+    input: Annotated[Path, typer.Argument(help="The shaky video (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...).", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (.mp4, .mov, .mkv or .webm). Default: INPUT_deblurred.EXT next to the input.")] = None,
+    codec: Annotated[str, typer.Option(help="h264, hevc, vp9 or av1.")] = "h264",
+    crf: Annotated[int, typer.Option(help="Constant quality: lower is better and larger (h264/hevc 0..51, vp9/av1 0..63).")] = 18,
+    preset: Annotated[str, typer.Option(help="h264/hevc speed preset, ultrafast .. veryslow.")] = "medium",
+    start: Annotated[Optional[str], typer.Option(help="Start here: seconds or \\[HH:]MM:SS (try a short piece first).")] = None,
+    duration: Annotated[Optional[str], typer.Option(help="Length of the piece: seconds or \\[HH:]MM:SS.")] = None,
+    audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Copy the audio stream (not re-encoded).")] = True,
+    overwrite: Overwrite = False,
+    weights: Weights = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    tile: Tile = None,
+    tile_overlap: TileOverlap = None,
+    threads: Threads = None,
+) -> None:
+    """Deblur a video frame by frame; keeps frame rate, size, rotation and audio. Needs the \\[video] extra (PyAV)."""
+    with _errors():
+        from deblur_cli import video
+
+        opts = video.VideoOptions(
+            codec=codec, crf=crf, preset=preset, start=video.parse_time(start),
+            duration=video.parse_time(duration), audio=audio, overwrite=overwrite,
+        )
+        plan = video.plan_video(input, output, opts)
+        deblurrer, _ = _deblurrer(_locate(weights), device, precision, tile, tile_overlap, threads)
+        columns = (
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(f"Deblurring {_printable(input.name)}", total=plan.expected_frames, speed="", eta="?")
+
+            def on_progress(p: video.VideoProgress) -> None:
+                eta = "?" if p.eta_s is None else f"{int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}"
+                progress.update(task, completed=p.done, total=p.total, speed=f"{p.frames_per_s:.2f} frames/s", eta=eta)
+
+            result = video.deblur_video(deblurrer, plan, progress=on_progress)
+        fps = result.frames / result.wall_s if result.wall_s > 0 else 0.0
+        console.print(
+            f"[green]wrote[/] {_printable(result.output)} [dim]({result.frames} frames, {result.seconds:.1f} s of video, "
+            f"{fps:.2f} frames/s, {deblurrer.device}, {deblurrer.precision})[/]"
+        )
+
+
+# ----------------------------------------------------------------------------- ONNX export
+
+
+@weights_app.command("export-onnx")
+def weights_export_onnx(
+    name: Annotated[str, typer.Argument(help="Registered weights NAME, a weights file PATH or an http(s) URL.", show_default=False)],
+    out_file: Annotated[Path, typer.Argument(help="The .onnx file to write.", show_default=False)],
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Run the graph with onnxruntime on a test image and refuse it unless it matches torch to 50 dB PSNR.")] = True,
+    overwrite: Overwrite = False,
+) -> None:
+    """Export weights as an ONNX graph (opset 17; any height and width >= 16 px) for deployment."""
+    with _errors():
+        from deblur_cli import onnx_export
+
+        onnx_export.require("onnx")
+        if check:
+            onnx_export.require("onnxruntime")
+        onnx_export.check_onnx_output(out_file, overwrite)  # .onnx: never a weights file
+        located = _locate(name)
+        from deblur_cli.weights import load_model
+
+        model, _ = load_model(located)
+        with _bar() as progress:
+            progress.add_task(f"Exporting {_printable(name)}", total=None)
+            result = onnx_export.export_onnx(model, out_file, overwrite=overwrite, check=check)
+        checked = "not checked" if result.check_psnr_db is None else f"onnxruntime vs torch {result.check_psnr_db:.1f} dB"
+        console.print(f"[green]wrote[/] {_printable(result.path)} [dim](opset {result.opset}; {checked})[/]", soft_wrap=True)

@@ -1,0 +1,86 @@
+"""`deblur weights list | verify | download | export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from deblur_cli.cli_base import Overwrite, _bar, _errors, _printable, _tile_callback, console, out, weights_app
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """Show the registered weights."""
+    with _errors():
+        from deblur_cli.weights import default_weights_name, list_weights
+
+        entries = list_weights()
+        if not entries:
+            console.print("no trained weights are installed; train some with `deblur train` and use --weights PATH")
+            return
+        default = default_weights_name()
+        table = Table(header_style="bold")
+        for col in ("name", "architecture", "licence", "sha256", "description"):
+            table.add_column(col)
+        for e in entries:
+            arch = f"widths {list(e.config.widths)}, {e.config.kernel_size}x{e.config.kernel_size}"
+            name = f"{e.name} [green](default)[/]" if e.name == default else e.name
+            table.add_row(name, arch, e.licence, e.sha256[:12], e.description)
+        out.print(table)
+
+
+@weights_app.command("verify")
+def weights_verify() -> None:
+    """Check the sha256 of every registered weights file."""
+    with _errors():
+        from deblur_cli.errors import WeightsError
+        from deblur_cli.weights import verify_all
+
+        results = verify_all()
+        for entry, ok, message in results:
+            mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
+            out.print(f"{mark} {entry.name}: {message}")
+        if not results:
+            console.print("no registered weights to verify")
+        if not all(ok for _, ok, _ in results):
+            raise WeightsError("some weights failed verification")
+
+
+@weights_app.command("download")
+def weights_download(name: Annotated[str, typer.Argument(help="Registered name or an http(s) URL.")]) -> None:
+    """Download weights into the cache (DEBLUR_CACHE_DIR overrides its location)."""
+    with _errors():
+        from deblur_cli.weights import download_entry, resolve
+
+        with _bar() as progress:
+            task = progress.add_task(f"Downloading {name}", total=None)
+            cb = _tile_callback(progress, task)
+            # a URL is checked (weights, architecture, shapes) before it is kept in the cache
+            path = resolve(name, progress=cb).path if "://" in name else download_entry(name, progress=cb)
+        console.print(f"[green]saved[/] {_printable(path)}", soft_wrap=True)
+
+
+@weights_app.command("export")
+def weights_export(
+    run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
+    out_file: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
+    half: Annotated[bool, typer.Option("--half", help="Store float16 (half the size).")] = False,
+    step: Annotated[Optional[int], typer.Option(help="Export the checkpoint of this step (default: the newest).")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Export the optimiser's weights instead of their EMA (the default when the run keeps one).")] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Turn a training checkpoint into a weights file usable with --weights (its EMA weights by default)."""
+    with _errors():
+        from deblur_cli.paths import FileSet, check_output_file
+        from deblur_cli.training import export_weights
+        from deblur_cli.weights import check_weights_name
+
+        check_weights_name(out_file)  # the plan: the output's name and path rules, before any work
+        check_output_file(out_file, FileSet(), overwrite)
+        import torch
+
+        path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step, raw=raw)
+        console.print(f"[green]wrote[/] {_printable(path)} (step {done}, sha256 {sha})", soft_wrap=True)

@@ -1,0 +1,185 @@
+"""Downloads of weights into the user cache, streamed, size- and sha256-checked, atomic.
+
+Knows URLs and the cache folder only; the registry decides what to fetch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from deblur_cli.errors import DeblurError, WeightsError
+from deblur_cli.fsutil import atomic_path
+from deblur_cli.progress import Progress
+from deblur_cli.weights.formats import CHUNK, one_line, sha256_file
+
+ENV_CACHE_DIR = "DEBLUR_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """User cache folder: ``$DEBLUR_CACHE_DIR`` when set, else the platformdirs default."""
+    override = os.environ.get(ENV_CACHE_DIR, "").strip()
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("deblur", appauthor=False))
+
+
+def downloads_dir() -> Path:
+    return cache_dir() / "downloads"
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def url_filename(url: str) -> str:
+    """Cache name: a short hash of the URL (so different URLs never collide) + its base name."""
+    base = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:100]
+    tag = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
+    return f"{tag}-{base}" if base else tag
+
+
+def cached_download(url: str) -> Path:
+    """Where :func:`download` keeps ``url`` (the file may not exist)."""
+    return downloads_dir() / url_filename(url)
+
+
+def download(
+    url: str,
+    sha256: str | None = None,
+    *,
+    dest_dir: Path | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Download ``url`` into ``dest_dir`` (default: the cache's downloads folder).
+
+    A file already there (with the right sha256, when known, and passing ``check``) is
+    reused. The body is streamed into a temporary file that is renamed only once complete
+    and checked (size, sha256, then ``check(path)``, which raises a DeblurError for a file
+    that is not usable, e.g. an HTML error page); on any failure nothing is left behind,
+    so a bad answer is never cached. ``timeout`` bounds connecting and each read.
+    """
+    if not is_url(url):
+        raise WeightsError(f"unsupported weights URL {url!r}: only http:// and https://")
+    expected = sha256.lower() if sha256 else None
+    folder = Path(dest_dir) if dest_dir is not None else downloads_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create cache folder {folder}: {e.strerror or e}") from None
+    final = folder / url_filename(url)
+    if final.is_file():
+        if (expected is None or sha256_file(final) == expected) and _passes(check, final):
+            return final
+        with contextlib.suppress(OSError):  # a stale, damaged or unusable copy: fetch it again
+            final.unlink()
+    try:
+        with atomic_path(final) as tmp:
+            _fetch(url, tmp, expected, progress, timeout)
+            _check_download(check, tmp, url)
+    except DeblurError as e:
+        raise WeightsError(e.message) from None
+    return final
+
+
+def _check_download(check: Callable[[Path], None] | None, tmp: Path, url: str) -> None:
+    """Run ``check`` on a finished download; its message names the URL, not the temp file."""
+    if check is None:
+        return
+    try:
+        check(tmp)
+    except DeblurError as e:
+        reason = e.message.replace(str(tmp), "the file")
+        raise WeightsError(f"download of {url} is not usable weights, so it was not kept: {reason}") from None
+
+
+def _passes(check: Callable[[Path], None] | None, path: Path) -> bool:
+    """True when ``check`` accepts ``path`` (or there is no check)."""
+    if check is None:
+        return True
+    try:
+        check(path)
+    except DeblurError:
+        return False
+    return True
+
+
+def _fetch(
+    url: str, tmp: Path, expected: str | None, progress: Progress | None, timeout: float
+) -> None:
+    import requests
+
+    digest = hashlib.sha256()
+    received, total = 0, None
+    try:
+        # identity encoding so that Content-Length counts the bytes we receive
+        with requests.get(
+            url, stream=True, timeout=(timeout, timeout), headers={"Accept-Encoding": "identity"}
+        ) as r:
+            if r.status_code >= 400:
+                status = f"HTTP {r.status_code} {r.reason or ''}".rstrip()
+                raise WeightsError(f"download of {url} failed: {status}")
+            total = _content_length(r)
+            with open(tmp, "wb") as f:
+                for chunk in r.iter_content(CHUNK):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress is not None:
+                        progress(received, total or 0)
+    except requests.exceptions.Timeout:
+        raise WeightsError(f"download of {url} timed out after {timeout:g} s") from None
+    except requests.exceptions.RequestException as e:
+        raise WeightsError(_request_failure(url, e, total, timeout)) from None
+    except OSError as e:
+        raise WeightsError(f"cannot write download to {tmp.parent}: {e.strerror or e}") from None
+    if total is not None and received != total:
+        raise WeightsError(f"download of {url} was cut short: received {received} of {total} bytes")
+    actual = digest.hexdigest()
+    if expected is not None and actual != expected:
+        raise WeightsError(
+            f"download of {url} is corrupt or tampered with: sha256 {actual} expected {expected}"
+        )
+
+
+def _request_failure(url: str, e: Exception, total: int | None, timeout: float) -> str:
+    """One line saying why a request failed (timeouts, cut-short bodies, no connection)."""
+    import requests
+
+    if _is_read_timeout(e):
+        return f"download of {url} timed out after {timeout:g} s"
+    if isinstance(e, requests.exceptions.ChunkedEncodingError):  # connection closed early
+        size = f"all {total} bytes" if total is not None else "the whole file"
+        return f"download of {url} was cut short: the connection closed before {size} arrived"
+    if isinstance(e, requests.exceptions.ConnectionError):
+        found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(e))
+        reason = found.group(1).strip() if found else "connection failed"
+        return f"download of {url} failed: cannot connect to {urlsplit(url).netloc}: {reason}"
+    return f"download of {url} failed: {one_line(e)}"
+
+
+def _content_length(response: Any) -> int | None:
+    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+        return None
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _is_read_timeout(error: Exception) -> bool:
+    # requests wraps a read timeout during iter_content in a ConnectionError
+    from urllib3.exceptions import ReadTimeoutError
+
+    return any(isinstance(a, ReadTimeoutError) for a in error.args)

@@ -1,0 +1,333 @@
+"""Weights files: safetensors (architecture config in the metadata) and plain torch checkpoints.
+
+The bottom layer of :mod:`deblur_cli.weights`: it knows file formats only, nothing of the
+registry, the cache or downloads. A ``.pth``/``.pt``/``.ckpt`` file is read with
+``torch.load(weights_only=True)`` only, so that a pickle can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deblur_cli.errors import OutputError, WeightsError
+from deblur_cli.fsutil import atomic_path
+from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+
+FORMAT_VERSION = 1
+META_CONFIG = "deblur.config"
+META_FORMAT = "deblur.format"
+SAFETENSORS_SUFFIX = ".safetensors"
+TORCH_SUFFIXES = (".pth", ".pt", ".ckpt")
+_SAVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+CHUNK = 1 << 20
+
+
+def one_line(error: object, limit: int = 200) -> str:
+    """An exception's text on one line, at most ``limit`` characters."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                digest.update(chunk)
+    except OSError as e:
+        raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    return digest.hexdigest()
+
+
+def check_sha(path: Path, expected: str) -> str:
+    """The file's sha256, or WeightsError when it is not ``expected``."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(
+            f"weights file {path} is corrupt or tampered with: sha256 {actual} expected {expected}"
+        )
+    return actual
+
+
+def check_weights_name(path: Path) -> None:
+    """The one rule for the name of a weights file we write: it ends in ``.safetensors``.
+
+    An OutputError (exit 4) like every other unwritable output name.
+    """
+    if Path(path).suffix.lower() != SAFETENSORS_SUFFIX:
+        raise OutputError(f"the weights file name must end in {SAFETENSORS_SUFFIX}: {path}")
+
+
+def save_weights(
+    model: AttentiveDeblurNet,
+    path: Path,
+    metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> str:
+    """Write ``model``'s weights as safetensors (atomically) and return the file's sha256.
+
+    The architecture config goes into the metadata as JSON so the file is self-describing.
+    ``dtype=torch.float16`` (or bfloat16) halves the file; loading casts back to float32.
+    """
+    path = Path(path)
+    check_weights_name(path)
+    if dtype is not None and dtype not in _SAVE_DTYPES:
+        raise ValueError(f"dtype must be one of {_SAVE_DTYPES}, got {dtype}")
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    meta[META_FORMAT] = str(FORMAT_VERSION)
+    meta[META_CONFIG] = json.dumps(model.config.to_dict(), sort_keys=True)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        t = tensor.detach().to("cpu")
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+            if not torch.isfinite(t).all():
+                raise WeightsError(f"weight {key} overflows {dtype}; save in float32 instead")
+        state[key] = t.contiguous()
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return sha256_file(path)
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+    """Read a weights file by extension: (float32 state dict, config or None)."""
+    suffix = path.suffix.lower()
+    if suffix == SAFETENSORS_SUFFIX:
+        state, config = _read_safetensors(path)
+    elif suffix in TORCH_SUFFIXES:
+        state, config = _read_torch(path)
+    else:
+        raise WeightsError(
+            f"unsupported weights file type {suffix or '(none)'!r} for {path}: "
+            f"use {SAFETENSORS_SUFFIX} (or {', '.join(TORCH_SUFFIXES)})"
+        )
+    bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise WeightsError(f"weights file {path} holds NaN or infinite values (e.g. in {bad[0]})")
+    return {k: t.float() if t.is_floating_point() else t for k, t in state.items()}, config
+
+
+def read_config(path: Path) -> ModelConfig:
+    """The architecture a weights file describes; for safetensors from its header alone."""
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        return _read_safetensors(path, tensors=False)[1]
+    state, config = read_weights(path)
+    return config if config is not None else infer_config(state, path)
+
+
+def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
+    except OSError as e:
+        raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    except Exception as e:  # SafetensorError and friends: the file is not valid safetensors
+        reason = one_line(e)
+        raise WeightsError(f"weights file {path} is not valid safetensors: {reason}") from None
+    version = meta.get(META_FORMAT, str(FORMAT_VERSION))
+    if not version.isdigit() or int(version) > FORMAT_VERSION:
+        raise WeightsError(f"weights file {path} has format {version!r}; upgrade deblur to load it")
+    if META_CONFIG not in meta:
+        raise WeightsError(
+            f"weights file {path} has no architecture config in its metadata ({META_CONFIG}); "
+            "save it with `deblur weights export`"
+        )
+    try:
+        config_dict = json.loads(meta[META_CONFIG])
+    except json.JSONDecodeError:
+        raise WeightsError(f"weights file {path}: its {META_CONFIG} metadata is not JSON") from None
+    return state, config_from(config_dict, f"weights file {path}")
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+    """torch.load with weights_only=True: a pickle that needs arbitrary globals is refused."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:
+            raise WeightsError(
+                f"refusing to load {path}: it contains Python objects ({found.group(1)}) "
+                "that could run code; convert it to safetensors"
+            ) from None
+        raise WeightsError(
+            f"refusing to load {path}: it is not a plain tensor checkpoint (corrupt, or it holds "
+            "Python objects that could run code); convert it to safetensors"
+        ) from None
+    except OSError as e:
+        raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    except Exception as e:  # truncated zip, empty file, ...
+        reason = one_line(e) or type(e).__name__
+        raise WeightsError(f"weights file {path} is corrupt: {reason}") from None
+    config = None
+    if isinstance(obj, dict) and "model" in obj:
+        if obj.get("config") is not None:
+            config = config_from(obj["config"], f"weights file {path}")
+        obj = obj["model"]
+    return _as_state_dict(obj, path), config
+
+
+def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, dict) or not obj:
+        raise WeightsError(f"weights file {path} holds no state dict")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise WeightsError(f"weights file {path} holds a dict that is not a tensor state dict")
+    # DistributedDataParallel wraps the model; its keys carry a "module." prefix.
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+# Bounds on an architecture read from a file, checked before anything is built: a tampered
+# header (widths=100000 asks for ~360 GB, num_scales=1000 for a 4 * 2**999 size multiple)
+# must fail as bad weights, not as an allocation or an internal error. The paper's network
+# is widths 32/64/128, 5x5 kernels, 3 blocks, 3 scales, ~6.5 M parameters.
+MAX_WIDTH = 2048
+MAX_KERNEL = 15
+MAX_BLOCKS = 32
+MAX_SCALES = 6
+MAX_PARAMETERS = 500_000_000  # 2 GB as float32
+
+
+def approx_parameters(config: ModelConfig) -> int:
+    """An upper estimate of the network's parameter count (convolutions dominate)."""
+    k2 = config.kernel_size**2
+    w1, w2, w3 = config.widths
+    # per side: one conv per group plus two convs per residual block; decoder mirrors encoder
+    convs = sum(w * w * k2 * (1 + 2 * config.blocks_per_group) for w in config.widths)
+    transitions = (3 * w1 + w1 * w2 + w2 * w3 + w3 * w2 + w2 * w1 + w1 * 3) * k2 * 4
+    per_scale = 2 * convs + transitions
+    return per_scale * (1 if config.share_weights else config.num_scales)
+
+
+def check_bounds(config: ModelConfig, where: str) -> ModelConfig:
+    """WeightsError unless ``config`` is an architecture this program could build sensibly."""
+    for field in ("kernel_size", "blocks_per_group", "num_scales", "reduction"):
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WeightsError(f"{where}: architecture config has {field}={value!r}, not a whole number")
+    limits = (
+        ("widths", max(config.widths), MAX_WIDTH),
+        ("kernel_size", config.kernel_size, MAX_KERNEL),
+        ("blocks_per_group", config.blocks_per_group, MAX_BLOCKS),
+        ("num_scales", config.num_scales, MAX_SCALES),
+        ("reduction", config.reduction, max(MAX_WIDTH, 16)),
+    )
+    for field, value, limit in limits:
+        if value > limit:
+            raise WeightsError(f"{where}: architecture config has {field}={value}, over the limit of {limit}; the file is damaged or not deblur's")
+    params = approx_parameters(config)
+    if params > MAX_PARAMETERS:
+        raise WeightsError(
+            f"{where}: architecture config describes about {params:,} parameters, over the limit "
+            f"of {MAX_PARAMETERS:,}; the file is damaged or not deblur's"
+        )
+    return config
+
+
+def _check_types(value: dict, where: str) -> None:
+    """Each stored field has the JSON type of its ModelConfig default (whole numbers, flags, text)."""
+    defaults = ModelConfig().to_dict()
+    for field, given in value.items():
+        if field not in defaults:
+            continue  # from_dict names unknown keys
+        default = defaults[field]
+        if isinstance(default, list):
+            ok = isinstance(given, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in given)
+        elif isinstance(default, bool):
+            ok = isinstance(given, bool)
+        elif isinstance(default, int):
+            ok = isinstance(given, int) and not isinstance(given, bool)
+        else:
+            ok = isinstance(given, type(default))
+        if not ok:
+            raise WeightsError(f"{where}: invalid architecture config: {field}={given!r} has the wrong type")
+
+
+def config_from(value: Any, where: str) -> ModelConfig:
+    """A ModelConfig from a stored dict, within :func:`check_bounds`; WeightsError naming ``where`` otherwise."""
+    if not isinstance(value, dict):
+        raise WeightsError(f"{where}: architecture config must be an object")
+    _check_types(value, where)
+    try:
+        config = ModelConfig.from_dict(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise WeightsError(f"{where}: invalid architecture config: {one_line(e)}") from None
+    return check_bounds(config, where)
+
+
+def infer_config(state: dict[str, torch.Tensor], path: Path) -> ModelConfig:
+    """Architecture of a raw state dict (no config stored), from its keys and shapes.
+
+    What shapes cannot tell (serial vs parallel-add, global residual, number of
+    shared-weight scales) takes the paper's defaults; files saved by deblur carry
+    their config and never come here.
+    """
+    try:
+        nets = sorted({int(k.split(".")[1]) for k in state if k.startswith("nets.")})
+        pre = "nets.0."
+        widths = tuple(
+            int(state[pre + k].shape[0])
+            for k in ("in_conv.weight", "down2.weight", "down3.weight")
+        )
+        blocks = len({k.split(".")[3] for k in state if k.startswith(pre + "enc1.")})
+        # attention MLPs: (channels, hidden) pairs; hidden = max(1, channels // reduction)
+        pairs = {
+            (int(t.shape[1]), int(t.shape[0]))
+            for k, t in state.items()
+            if k.endswith((".ca.fc1.weight", ".sa.fc1.weight"))
+        }
+        kwargs: dict[str, Any] = dict(
+            widths=widths,
+            kernel_size=int(state[pre + "in_conv.weight"].shape[-1]),
+            blocks_per_group=blocks,
+            encoder_spatial_attention=any(".enc1." in k and ".sa." in k for k in state),
+            decoder_spatial_attention=any(".dec1." in k and ".sa." in k for k in state),
+            channel_attention=any(".ca." in k for k in state),
+        )
+        if len(nets) > 1:
+            kwargs.update(share_weights=False, num_scales=len(nets))
+        if any(".fuse." in k for k in state):
+            kwargs["combination"] = "parallel_concat"
+        candidates = [16, *range(1, max(widths) + 1)]
+        kwargs["reduction"] = next(
+            r for r in candidates if all(max(1, c // r) == h for c, h in pairs)
+        )
+        return check_bounds(ModelConfig(**kwargs), f"weights file {path}")
+    except (KeyError, IndexError, ValueError, StopIteration):
+        raise WeightsError(
+            f"weights file {path} stores no architecture config and its tensors are not this "
+            "network's; convert it with `deblur weights export`"
+        ) from None
+
+
+def load_strict(model: AttentiveDeblurNet, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model``; WeightsError counting missing/unexpected/wrong keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        counts = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped"
+        example = (wrong or missing or unexpected)[0]
+        raise WeightsError(
+            f"weights {source} do not fit the architecture: {counts} keys (e.g. {example})"
+        )
+    model.load_state_dict(state, strict=True)
