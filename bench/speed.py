@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deblur_cli.doctor import cpu_name  # noqa: E402
 from deblur_cli.engine import Deblurrer, InferenceOptions, cpu_has_native_bf16  # noqa: E402
 from deblur_cli.model import MODEL_PRESETS, AttentiveDeblurNet, ModelConfig  # noqa: E402
 
@@ -294,17 +294,6 @@ def _model(args: argparse.Namespace) -> AttentiveDeblurNet:
     return AttentiveDeblurNet(CONFIGS[args.config])
 
 
-def _cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _default_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -351,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(f"  {row.what:<46} {row.value:>14}  {row.note}", flush=True)
 
-    print(f"deblur speed benchmark: {_cpu_model_name()}, {args.threads} threads, torch {torch.__version__}, "
+    print(f"deblur speed benchmark: {cpu_name()}, {args.threads} threads, torch {torch.__version__}, "
           f"config {args.config}{' (weights ' + args.weights + ')' if args.weights else ' (random weights)'}, "
           f"native bf16: {'yes' if bf16 else 'no'}")
     flops = flops_per_mp(CONFIGS[args.config] if not args.weights else _model(args).config)

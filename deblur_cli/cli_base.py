@@ -206,7 +206,15 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_hel
 Precision = Annotated[
     str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.", rich_help_panel="Model")
 ]
-Tile = Annotated[Optional[int], typer.Option(help="Tile side in pixels; default: chosen from free memory.", rich_help_panel="Model")]
+#: Smallest --tile: the engine's own floor (engine.MIN_TILE, where out-of-memory retries stop;
+#: not imported, so that `deblur --help` needs no torch; tests/test_help.py checks they agree).
+#: Below it a photo takes tens of thousands of passes (12 MP, default overlap: 47,000 at
+#: tile 16 or 32, 11,500 at 64, 2,900 at 128).
+MIN_TILE = 64
+Tile = Annotated[
+    Optional[int],
+    typer.Option(min=MIN_TILE, help=f"Tile side in pixels, at least {MIN_TILE}; default: chosen from free memory.", rich_help_panel="Model"),
+]
 TileOverlap = Annotated[Optional[int], typer.Option(help="Overlap between tiles in pixels; seams are blended. \\[default: 64]", rich_help_panel="Model", show_default=False)]
 Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for torch (default: all cores).", rich_help_panel="Model")]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]

@@ -230,8 +230,9 @@ def _cpu_bf16() -> bool:
     return cpu_has_native_bf16()
 
 
-def _cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what the platform module knows."""
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what the platform module knows
+    (also the name bench/speed.py prints)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -245,7 +246,7 @@ def _cpu_name() -> str:
 def _devices(cpu_bf16: bool) -> tuple[Device, ...]:
     import torch
 
-    devices = [Device("cpu", f"{_cpu_name()}, {os.cpu_count() or '?'} logical CPUs", cpu_bf16)]
+    devices = [Device("cpu", f"{cpu_name()}, {os.cpu_count() or '?'} logical CPUs", cpu_bf16)]
     try:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # noqa: BLE001 - a broken driver must not hide the rest of the report

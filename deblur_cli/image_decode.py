@@ -1,6 +1,7 @@
 """Decoding image files with Pillow: the checks before decoding, every supported mode,
 all 16 bits of deep PNG/TIFF, EXIF orientation. Used by :mod:`deblur_cli.image_io`, which
-turns the decoded samples into the library's float RGB.
+turns the decoded samples into the library's float RGB; 32-bit integer and float
+samples are scaled by :mod:`deblur_cli.image_samples`.
 
 Pillow has no 16-bit RGB mode: it decodes 48/64-bit RGB(A) PNG and TIFF to 8 bits. Such
 files are decoded twice, once for the high and once for the low byte of every sample (by
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deblur_cli.errors import InputError, ResourceError
+from deblur_cli.image_samples import scaled_wide_samples
 
 MAX_PIXELS_ENV = "DEBLUR_MAX_PIXELS"  # environment variable: the decompression-bomb limit
 
@@ -55,7 +57,6 @@ LAYOUT_TAGS = frozenset(
 )
 
 
-
 @dataclass
 class Planes:
     """Decoded samples before orientation and float conversion."""
@@ -73,6 +74,7 @@ def stored_size(im: Image.Image) -> tuple[int, int]:
     if im.format == "TIFF" and tags is not None and 256 in tags and 257 in tags:
         return int(tags[256]), int(tags[257])
     return im.size
+
 
 def check_file(path: Path, name: str) -> None:
     """Refuse missing, non-regular and empty files before Pillow sees them."""
@@ -270,69 +272,8 @@ def _planes_from_mode(im: Image.Image, name: str) -> Planes:
     if mode.startswith("I;16"):
         return Planes(np.asarray(im).astype(np.uint16)[..., None], None, 16)
     if mode in ("I", "F"):
-        return Planes(_scaled_wide_samples(im, name)[..., None], None, 16)
+        return Planes(scaled_wide_samples(im, name)[..., None], None, 16)
     raise InputError(f"{name} has an unsupported colour mode: {mode}")
-
-
-# TIFF tags of the sample layout: BitsPerSample, SampleFormat (1 unsigned, 2 signed, 3 float),
-# SMinSampleValue, SMaxSampleValue (the range the samples use, when the writer says so).
-_BITS, _SAMPLE_FORMAT, _SMIN, _SMAX = 258, 339, 340, 341
-
-
-def _scaled_wide_samples(im: Image.Image, name: str) -> np.ndarray:
-    """32-bit integer (mode I) or float (mode F) samples as float32 in [0, 1].
-
-    The range is the one the file declares: SMin/SMaxSampleValue when present, else
-    0..1 for floats and the full range of the integer type (0..65535 for 16-bit data
-    that Pillow widened to I, 0..2**31-1 for int32, 0..2**32-1 for uint32). Samples
-    outside it (a float TIFF holding 0..255, negative integers) are refused rather than
-    clipped: clipping turned such files almost white without a word.
-    """
-    data = np.asarray(im, dtype=np.float64)
-    if not np.isfinite(data).all():
-        raise InputError(f"{name} holds NaN or infinite samples")
-    low, high, kind = _declared_range(im)
-    found_low, found_high = float(data.min()), float(data.max())
-    if found_low < low or found_high > high:
-        span = f"{_num(low)}..{_num(high)}"
-        raise InputError(
-            f"{name} has {kind} samples from {_num(found_low)} to {_num(found_high)}, outside "
-            f"the {span} its format means; rescale it to {span} or save it as an 8- or 16-bit image"
-        )
-    return ((data - low) / (high - low)).astype(np.float32)
-
-
-def _declared_range(im: Image.Image) -> tuple[float, float, str]:
-    """(low, high, description) of the sample range of a mode I or F image."""
-    tags = getattr(im, "tag_v2", None) or {}
-    bits = _first(tags.get(_BITS), 16 if im.format == "PNG" else 32)
-    sample_format = _first(tags.get(_SAMPLE_FORMAT), 3 if im.mode == "F" else 1)
-    if im.mode == "F" or sample_format == 3:
-        kind, low, high = f"{bits}-bit floating-point", 0.0, 1.0
-    elif sample_format == 2:
-        kind, low, high = f"{bits}-bit signed integer", 0.0, float(2 ** (bits - 1) - 1)
-    else:
-        kind, low, high = f"{bits}-bit integer", 0.0, float(2**bits - 1)
-    smin, smax = tags.get(_SMIN), tags.get(_SMAX)
-    if smin is not None and smax is not None:
-        smin, smax = float(_first(smin, 0)), float(_first(smax, 0))
-        if np.isfinite(smin) and np.isfinite(smax) and smax > smin:
-            low, high = smin, smax
-    return low, high, kind
-
-
-def _num(x: float) -> str:
-    """A sample value for a message: whole numbers in full, others to 6 digits."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _first(value: Any, default: Any) -> Any:
-    """A TIFF tag's first value (tags of multi-sample images are tuples)."""
-    if value is None:
-        return default
-    if isinstance(value, tuple):
-        return value[0] if value else default
-    return value
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
@@ -397,8 +338,6 @@ def orient(a: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 8:
         return np.rot90(a, 1)
     return a
-
-
 
 
 def show(path: Path) -> str:

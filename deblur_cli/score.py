@@ -129,7 +129,10 @@ def image_files(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, st
 
     Folders are searched recursively by :func:`deblur_cli.paths.walk_images` (sorted, hidden
     files and our temp files left out, symlinked folders not followed). Returns (files,
-    problems): problems are missing inputs and unreadable folders.
+    problems): problems are unreadable folders and files inside them. A named input that is
+    not a folder gets the package's one input check first
+    (:func:`deblur_cli.image_io.check_readable`), as `deblur image` does: a missing, empty or
+    non-regular one is an InputError (exit 3) before any photo is scored.
     """
     from deblur_cli.paths import walk_images
 
@@ -137,14 +140,13 @@ def image_files(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, st
     problems: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
-        if given.is_file():
-            files.append(given)
-        elif given.is_dir():
+        if given.is_dir():
             walk = walk_images(given)
             files.extend(walk.images)
             problems.extend(walk.problems)
         else:
-            problems.append((given, "no such file or folder"))
+            image_io.check_readable(given)
+            files.append(given)
     return files, problems
 
 

@@ -188,6 +188,8 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
     check_output_file(output, FileSet([input_path]), options.overwrite)
     with _open_input(av, input_path) as container:
         stream = _video_stream(container, input_path)
+        if _is_still_image(container, stream):
+            raise InputError(f"{input_path} is a still image, not a video; deblur photos with 'deblur image'")
         ctx = stream.codec_context
         rate = _frame_rate(stream)
         length = _length_s(container, stream)
@@ -232,6 +234,16 @@ def _video_stream(container: Any, path: Path) -> Any:
     if not stream.codec_context.width or not stream.codec_context.height:
         raise InputError(f"{path}: the video stream has no frame size")
     return stream
+
+
+def _is_still_image(container: Any, stream: Any) -> bool:
+    """True for a photo: FFmpeg reads one through its image demuxers (``image2``, ``png_pipe``,
+    ``jpeg_pipe``, ...) as a one-frame "video", whatever the file's name; a GIF is a still
+    image when it holds one frame (an animated GIF is a video)."""
+    name = str(container.format.name)
+    if name == "image2" or name.endswith("_pipe"):
+        return True
+    return name == "gif" and stream.frames == 1
 
 
 def _frame_rate(stream: Any) -> Fraction:

@@ -78,7 +78,7 @@ def test_image_as_first_argument_writes_default_output(photo, weights):
 
 def test_explicit_image_command_with_output_and_format(photo, weights, tmp_path):
     target = tmp_path / "sharp.png"
-    result = _run("image", photo, "-o", target, "--weights", weights, "--tile", "16", "--tile-overlap", "8")
+    result = _run("image", photo, "-o", target, "--weights", weights, "--tile", "64", "--tile-overlap", "8")
     assert result.exit_code == 0, result.output
     with Image.open(target) as im:
         assert im.format == "PNG" and im.size == (41, 30)

@@ -99,6 +99,15 @@ def test_tile_overlap_shows_the_engines_default():
         assert f"seams are blended. [default: {DEFAULT_OVERLAP}]" in flat, command
 
 
+def test_tile_minimum_is_the_engines_floor_and_shown():
+    from deblur_cli.cli_base import MIN_TILE
+    from deblur_cli.engine import MIN_TILE as ENGINE_MIN_TILE
+
+    assert MIN_TILE == ENGINE_MIN_TILE
+    for command in ("image", "batch", "evaluate", "video"):
+        assert f"Tile side in pixels, at least {MIN_TILE};" in _flat(_render((command,))), command
+
+
 def test_flags_still_parse_as_flags_after_help_rendering(tmp_path):
     """Hiding a flag's type is display only: `--overwrite` still takes no value (if it took
     one it would swallow the path and the error would be a usage error, exit 2)."""

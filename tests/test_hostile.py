@@ -1429,3 +1429,68 @@ def test_reader_leaving_the_pipe_early_is_quiet(tmp_path):
     finally:
         os.close(write_end)
     assert proc.returncode in (0, EXIT_FAILURES) and proc.stderr == b"", proc.stderr
+
+
+# ============================================================================ open problems, fixed
+
+
+@pytest.mark.parametrize("command", ["image", "batch", "evaluate", "video"])
+@pytest.mark.parametrize("tile", ["1", "63"])
+def test_tile_below_the_engines_floor_is_a_usage_error(tmp_path, weights, command, tile):
+    """Open problem 1: `--tile 1` was rounded up to 16 px, and a 12-megapixel photo would have
+    taken 47,000 passes; the floor is the engine's own smallest tile (engine.MIN_TILE)."""
+    from deblur_cli.engine import MIN_TILE
+
+    src = _photo(tmp_path / "photos")
+    before = _tree(tmp_path / "photos")
+    args = {
+        "image": [src, "-o", tmp_path / "out.png"],
+        "batch": ["batch", src.parent, "-o", tmp_path / "out"],
+        "evaluate": ["evaluate", "--data", tmp_path],
+        "video": ["video", tmp_path / "clip.mp4", "-o", tmp_path / "out.mp4"],
+    }[command]
+    _refused(_run(*args, "--weights", weights, "--tile", tile), EXIT_USAGE, "--tile", f"{MIN_TILE}")
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
+    assert _tree(tmp_path / "photos") == before
+    if command == "image":  # the floor itself is accepted
+        _ok(_run(*args, "--weights", weights, "--tile", str(MIN_TILE)))
+        assert (tmp_path / "out.png").is_file()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".gif"])
+def test_video_of_a_still_image_is_refused(tmp_path, weights, suffix):
+    """Open problem 2: `deblur video photo.png` wrote a one-frame video."""
+    pytest.importorskip("av")
+    src = tmp_path / f"photo{suffix}"
+    Image.fromarray(_u8((32, 48, 3))).save(src)
+    disguised = tmp_path / "photo.mp4"  # FFmpeg goes by the content, so does the check
+    disguised.write_bytes(src.read_bytes())
+    for given in (src, disguised):
+        before = _sha(given)
+        _refused(_run("video", given, "-o", tmp_path / "out.mp4", "--weights", weights), EXIT_INPUT, "is a still image, not a video")
+        assert _sha(given) == before
+    assert not (tmp_path / "out.mp4").exists() and not _temps(tmp_path)
+
+
+def test_video_of_an_animated_gif_is_still_planned(tmp_path):
+    """The still-image check leaves animated GIFs alone: they are short videos."""
+    pytest.importorskip("av")
+    from deblur_cli import video
+
+    frames = [Image.fromarray(_u8((32, 48, 3), seed=i)) for i in range(3)]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    plan = video.plan_video(src, tmp_path / "out.mp4")
+    assert (plan.width, plan.height) == (48, 32)
+
+
+def test_score_of_a_missing_file_is_an_input_error(tmp_path):
+    """Open problem 3: `deblur score missing.png` printed "0 of 0 above threshold" and a
+    failed line, exit 1; it now has the one input check of `deblur image`."""
+    src = _photo(tmp_path / "photos")
+    missing = tmp_path / "missing.png"
+    text = _refused(_run("score", missing), EXIT_INPUT, "no such file: ", "missing.png")
+    assert text == _refused(_run("image", missing), EXIT_INPUT)  # the same words
+    result = _run("score", src, missing)  # checked before any photo is scored: no score line
+    _refused(result, EXIT_INPUT, "missing.png")
+    assert "photo.jpg" not in result.output

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from deblur_cli import score
 from deblur_cli.cli import app
-from deblur_cli.errors import EXIT_FAILURES, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, UsageError
+from deblur_cli.errors import EXIT_FAILURES, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
 
 runner = CliRunner()
 
@@ -105,9 +105,15 @@ def test_image_files_walks_folders_and_reports_missing(tmp_path: Path) -> None:
     (tmp_path / "a" / ".hidden").mkdir()
     for name in ("a/z.png", "a/b.jpg", "a/sub/c.png", "a/.hidden/d.png", "a/.deblur-tmp-x.png", "a/notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    files, problems = score.image_files([tmp_path / "a", tmp_path / "missing.png"])
+    files, problems = score.image_files([tmp_path / "a"])
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["a/b.jpg", "a/sub/c.png", "a/z.png"]
-    assert problems == [(tmp_path / "missing.png", "no such file or folder")]
+    assert problems == []
+    # A named file gets the one input check of `deblur image`, before anything is scored.
+    with pytest.raises(InputError, match="no such file: .*missing.png"):
+        score.image_files([tmp_path / "a", tmp_path / "missing.png"])
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match="is empty"):
+        score.image_files([tmp_path / "empty.png"])
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ def test_log_records_cpu_hours_and_validation(tmp_path):
     train(_cfg(val_extra=(str(extra),)), data, tmp_path / "run")
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     vals = [x for x in lines if "val_psnr" in x]
-    assert [v["step"] for v in vals] == [3, 6]
+    assert [v["step"] for v in vals] == [0, 3, 6]  # step 0: the starting weights
     assert all(v["other_input_psnr"] > 20 and v["other_psnr"] > 0 for v in vals)  # smooth blobs: high input PSNR
     hours = [x["cpu_hours"] for x in lines]
     assert all(h >= 0 for h in hours) and hours == sorted(hours)

@@ -269,7 +269,18 @@ def run_train(
             state["ema"] = ema.state_dict()
         return save_checkpoint(run_dir, step, state, cfg)
 
+    def validation(step: int) -> float:
+        entry = {"step": step}
+        entry["val_psnr"], entry["val_input_psnr"] = validate(eval_model, val_ds, dev, cfg.val_samples, bf16)
+        for name, ds in plan.extra_val.items():
+            entry[f"{name}_psnr"], entry[f"{name}_input_psnr"] = validate(eval_model, ds, dev, cfg.val_samples, bf16)
+        write(entry)
+        notify(TrainEvent(EventKind.VAL, step, cfg.steps, val_psnr=entry["val_psnr"], val_input_psnr=entry["val_input_psnr"]))
+        return entry["val_psnr"]
+
     try:
+        if dd.main and val_ds is not None and step == 0:
+            val_psnr = validation(0)  # where the curve starts: the initial (or --init) weights
         batches = iter(loader)
         model.train()
         while step < end:
@@ -302,12 +313,7 @@ def run_train(
                 write({"step": step, "loss": last_loss, "lr": lr, "steps_per_s": sps})
                 notify(TrainEvent(EventKind.STEP, step, cfg.steps, loss=last_loss, lr=lr, steps_per_s=sps))
             if dd.main and val_ds is not None and (step % cfg.val_every == 0 or final):
-                val_psnr, val_in = validate(eval_model, val_ds, dev, cfg.val_samples, bf16)
-                entry = {"step": step, "val_psnr": val_psnr, "val_input_psnr": val_in}
-                for name, ds in plan.extra_val.items():
-                    entry[f"{name}_psnr"], entry[f"{name}_input_psnr"] = validate(eval_model, ds, dev, cfg.val_samples, bf16)
-                write(entry)
-                notify(TrainEvent(EventKind.VAL, step, cfg.steps, val_psnr=val_psnr, val_input_psnr=val_in))
+                val_psnr = validation(step)
             if dd.main and (step % cfg.checkpoint_every == 0 or final):
                 ckpt_path = checkpoint()
                 notify(TrainEvent(EventKind.CHECKPOINT, step, cfg.steps, path=ckpt_path))

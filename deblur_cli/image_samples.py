@@ -1,0 +1,76 @@
+"""32-bit integer (Pillow mode I) and float (mode F) image samples, scaled to [0, 1].
+
+Used by :mod:`deblur_cli.image_decode` for 32-bit TIFFs and for the 16-bit data that
+Pillow widens to mode I. The range is the one the file declares (TIFF SampleFormat,
+BitsPerSample, SMin/SMaxSampleValue); samples outside it are refused with an
+:class:`~deblur_cli.errors.InputError`, never clipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from deblur_cli.errors import InputError
+
+# TIFF tags of the sample layout: BitsPerSample, SampleFormat (1 unsigned, 2 signed, 3 float),
+# SMinSampleValue, SMaxSampleValue (the range the samples use, when the writer says so).
+_BITS, _SAMPLE_FORMAT, _SMIN, _SMAX = 258, 339, 340, 341
+
+
+def scaled_wide_samples(im: Image.Image, name: str) -> np.ndarray:
+    """32-bit integer (mode I) or float (mode F) samples as float32 in [0, 1].
+
+    The range is the one the file declares: SMin/SMaxSampleValue when present, else
+    0..1 for floats and the full range of the integer type (0..65535 for 16-bit data
+    that Pillow widened to I, 0..2**31-1 for int32, 0..2**32-1 for uint32). Samples
+    outside it (a float TIFF holding 0..255, negative integers) are refused rather than
+    clipped: clipping turned such files almost white without a word.
+    """
+    data = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(data).all():
+        raise InputError(f"{name} holds NaN or infinite samples")
+    low, high, kind = _declared_range(im)
+    found_low, found_high = float(data.min()), float(data.max())
+    if found_low < low or found_high > high:
+        span = f"{_num(low)}..{_num(high)}"
+        raise InputError(
+            f"{name} has {kind} samples from {_num(found_low)} to {_num(found_high)}, outside "
+            f"the {span} its format means; rescale it to {span} or save it as an 8- or 16-bit image"
+        )
+    return ((data - low) / (high - low)).astype(np.float32)
+
+
+def _declared_range(im: Image.Image) -> tuple[float, float, str]:
+    """(low, high, description) of the sample range of a mode I or F image."""
+    tags = getattr(im, "tag_v2", None) or {}
+    bits = _first(tags.get(_BITS), 16 if im.format == "PNG" else 32)
+    sample_format = _first(tags.get(_SAMPLE_FORMAT), 3 if im.mode == "F" else 1)
+    if im.mode == "F" or sample_format == 3:
+        kind, low, high = f"{bits}-bit floating-point", 0.0, 1.0
+    elif sample_format == 2:
+        kind, low, high = f"{bits}-bit signed integer", 0.0, float(2 ** (bits - 1) - 1)
+    else:
+        kind, low, high = f"{bits}-bit integer", 0.0, float(2**bits - 1)
+    smin, smax = tags.get(_SMIN), tags.get(_SMAX)
+    if smin is not None and smax is not None:
+        smin, smax = float(_first(smin, 0)), float(_first(smax, 0))
+        if np.isfinite(smin) and np.isfinite(smax) and smax > smin:
+            low, high = smin, smax
+    return low, high, kind
+
+
+def _num(x: float) -> str:
+    """A sample value for a message: whole numbers in full, others to 6 digits."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _first(value: Any, default: Any) -> Any:
+    """A TIFF tag's first value (tags of multi-sample images are tuples)."""
+    if value is None:
+        return default
+    if isinstance(value, tuple):
+        return value[0] if value else default
+    return value
