@@ -86,8 +86,7 @@ def open_datasets(data: Path, cfg: TrainConfig) -> tuple[Dataset, Dataset | None
         Path(data), crop=cfg.crop, blur_folder=cfg.blur_folder, synthesis=cfg.synthesis_config(), seed=cfg.seed
     )
     if cfg.val_data:
-        val_pairs = datasets.find_pairs(Path(cfg.val_data), cfg.blur_folder)
-        return train_ds, datasets.PairedDataset(val_pairs, crop=None, augment=False)
+        return train_ds, validation_pairs(Path(cfg.val_data), cfg.blur_folder)
     if cfg.val_fraction <= 0:
         return train_ds, None
     return split_holdout(train_ds, cfg.val_fraction, cfg.seed)
@@ -107,12 +106,13 @@ def split_holdout(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dat
     return ds.subset(train_items), ds.subset(val_items, augment=False)
 
 
-def open_extra_val_sets(cfg: TrainConfig) -> dict[str, Dataset]:
-    """``cfg.val_extra`` folders of pairs (whole images, no augmentation), keyed by folder name."""
+def validation_pairs(folder: Path, blur_folder: str) -> Dataset:
+    """A folder of blurry/sharp pairs as a validation set: whole images, no augmentation."""
     from deblur_cli import datasets
 
-    sets = {}
-    for folder in cfg.val_extra:
-        pairs = datasets.find_pairs(Path(folder), cfg.blur_folder)
-        sets[Path(folder).name] = datasets.PairedDataset(pairs, crop=None, augment=False)
-    return sets
+    return datasets.PairedDataset(datasets.find_pairs(folder, blur_folder), crop=None, augment=False)
+
+
+def open_extra_val_sets(cfg: TrainConfig) -> dict[str, Dataset]:
+    """``cfg.val_extra`` folders of pairs (see :func:`validation_pairs`), keyed by folder name."""
+    return {Path(folder).name: validation_pairs(Path(folder), cfg.blur_folder) for folder in cfg.val_extra}
