@@ -1,0 +1,60 @@
+"""bench/recipe_arms.py: the equal-CPU recipe arms of issue 10, part 3."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import recipe_arms  # noqa: E402
+
+from deblur_cli.training.config import build_config  # noqa: E402
+
+
+def test_each_written_arm_loads_and_differs_from_the_base_arm_only_in_its_change(tmp_path):
+    paths = {p.stem: p for p in recipe_arms.write_arms(ROOT / "weights" / "k3-cpu.toml", tmp_path)}
+    assert set(paths) == set(recipe_arms.ARMS)
+    base = build_config(paths["A-base"]).to_dict()
+    assert base["steps"] == recipe_arms.SHORT["steps"] and base["model"]["kernel_size"] == 3
+    for name, (top, synthesis) in recipe_arms.ARMS.items():
+        cfg = build_config(paths[name]).to_dict()
+        changed = {k for k in cfg if cfg[k] != base[k]}
+        assert changed == set(top) | ({"synthesis"} if synthesis else set()), name
+        for k, v in synthesis.items():
+            assert cfg["synthesis"][k] == v
+        # the rest of the base's synthesis is carried over unchanged
+        assert {k: v for k, v in cfg["synthesis"].items() if k not in synthesis} == {
+            k: v for k, v in base["synthesis"].items() if k not in synthesis
+        }
+
+
+def test_arm_config_does_not_modify_the_base():
+    base = {"lr": 3e-4, "steps": 700, "synthesis": {"strength_beta": [2.0, 4.0]}}
+    cfg = recipe_arms.arm_config(base, {"loss": "psnr"}, {"none_prob": 0.15})
+    assert base == {"lr": 3e-4, "steps": 700, "synthesis": {"strength_beta": [2.0, 4.0]}}
+    assert cfg["steps"] == 120 and cfg["loss"] == "psnr"
+    assert cfg["synthesis"] == {"strength_beta": [2.0, 4.0], "none_prob": 0.15}
+
+
+def _result(gain: float, worst: float, no_harm: bool) -> dict:
+    s = {
+        "gain": gain,
+        "per_class": {"mild": {"gain": 0.5}, "medium": {"gain": 0.25}, "strong": {"gain": -0.125}},
+        "worst": {"name": "img_7", "gain": worst},
+        "no_harm": no_harm,
+    }
+    return {"sets": {"val": s}}
+
+
+def test_table_has_a_row_per_arm_and_set_with_the_baseline_first(tmp_path):
+    (tmp_path / "A.json").write_text(json.dumps(_result(0.6, -2.29, False)))
+    (tmp_path / "k3.json").write_text(json.dumps(_result(0.65, -1.38, False)))
+    (tmp_path / "E.json").write_text(json.dumps(_result(0.604, -0.15, True)))
+    text = recipe_arms.table(recipe_arms.read_scores(tmp_path, "k3.json"))
+    rows = text.splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["k3", "A", "E"]
+    assert "| +0.604 | +0.50 / +0.25 / -0.12 | -0.15 (img_7) | yes |" in rows[2]
+    assert rows[1].endswith("| no |")
