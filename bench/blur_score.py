@@ -3,7 +3,7 @@
     python bench/blur_score.py [--data bench/data/val] [--threshold 0.35]
 
 For every pair ``DIR/<photo>/{blur,sharp}/<name>.png`` it scores both images with
-``deblur_cli.score.blur_score`` (Crété-Roffet blur effect) and, as a baseline, with the
+``deblur_cli.quality.score.blur_score`` (Crété-Roffet blur effect) and, as a baseline, with the
 variance of the Laplacian (negated log, so that higher means blurrier too). Blur strength
 ground truth: a sharp image is 0; a blurry one is its ``blur_px`` from ``DIR/pairs.tsv``
 when the set has that manifest, else the PSNR its blur costs (lower input PSNR = stronger).
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.image_io import load_image
-from deblur_cli.metrics import psnr
-from deblur_cli.score import DEFAULT_THRESHOLD, blur_score, luminance
+from deblur_cli.files.image_io import load_image
+from deblur_cli.quality.metrics import psnr
+from deblur_cli.quality.score import DEFAULT_THRESHOLD, blur_score, luminance
 
 
 def laplacian_blur(rgb: np.ndarray) -> float:

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from deblur_cli.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path
 from deblur_cli.training import export_weights
 from deblur_cli.weights import load_state
 

@@ -33,9 +33,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deblur_cli.doctor import cpu_name  # noqa: E402
-from deblur_cli.engine import Deblurrer, InferenceOptions, cpu_has_native_bf16  # noqa: E402
-from deblur_cli.model import MODEL_PRESETS, AttentiveDeblurNet, ModelConfig  # noqa: E402
+from deblur_cli.tools.doctor import cpu_name  # noqa: E402
+from deblur_cli.network.engine import Deblurrer, InferenceOptions, cpu_has_native_bf16  # noqa: E402
+from deblur_cli.network.model import MODEL_PRESETS, AttentiveDeblurNet, ModelConfig  # noqa: E402
 
 CONFIGS = {"default": MODEL_PRESETS["paper"], **MODEL_PRESETS}  # "default": the paper's network
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -228,8 +228,8 @@ def _last_line(text: str) -> str:
 
 def cli_end_to_end(args: argparse.Namespace, height: int, width: int, precision: str) -> list[Row]:
     """Time `python -m deblur_cli image` on a JPEG; tolerant of a missing CLI or weights."""
-    if not (ROOT / "deblur_cli" / "cli.py").is_file():
-        return [Row("CLI end to end", "skipped", "deblur_cli/cli.py is not there yet")]
+    if not (ROOT / "deblur_cli" / "cli" / "__init__.py").is_file():
+        return [Row("CLI end to end", "skipped", "deblur_cli/cli/ is not there yet")]
     from PIL import Image
 
     with tempfile.TemporaryDirectory(prefix="deblur-bench-") as tmp:
@@ -261,9 +261,9 @@ def cli_end_to_end(args: argparse.Namespace, height: int, width: int, precision:
 def _decode_encode(src: Path, dst: Path) -> list[Row]:
     """Time image_io's load and save of the JPEG: the cost outside the network."""
     try:
-        from deblur_cli import image_io
+        from deblur_cli.files import image_io
     except ImportError:
-        return [Row("decode / encode", "skipped", "deblur_cli.image_io is not there yet")]
+        return [Row("decode / encode", "skipped", "deblur_cli.files.image_io is not there yet")]
     t0 = time.perf_counter()
     loaded = image_io.load_image(src)
     t1 = time.perf_counter()

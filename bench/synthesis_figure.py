@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from deblur_cli.image_io import load_image, to_uint8
+from deblur_cli.files.image_io import load_image, to_uint8
 from deblur_cli.synthesis import SynthesisConfig, synthesize
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@
     python bench/synthesis_speed.py --crop 128 --pairs 300 --set trajectory_weights=0.4,0.2,0.25,0.15
 
 Crops (with ``SynthesisConfig.margin`` of context) are cut from the photos of ``--photos``
-(decoded once, beforehand), through ``deblur_cli.datasets.SharpFolderDataset``, so the figure is
+(decoded once, beforehand), through ``deblur_cli.data.datasets.SharpFolderDataset``, so the figure is
 what a training data worker pays per sample. ``--set FIELD=VALUE`` overrides a field (comma = tuple);
 ``--varied`` uses ``deblur_cli.synthesis.VARIED``. Reports CPU time per pair (process time), the
 number to compare on a shared machine, and wall time.
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from deblur_cli import synthesis
-from deblur_cli.datasets import SharpFolderDataset
+from deblur_cli.data.datasets import SharpFolderDataset
 from deblur_cli.synthesis import SynthesisConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@
 For each set (``bench/data/val``: ``deblur_cli.synthesis``; ``bench/data/val_independent``:
 ``bench/independent_blur.py``) it prints the mean input and output PSNR, the mean gain, the gain
 per strength class (from the set's ``pairs.tsv``), the worst per-image gain with its name, and
-SSIM / MS-SSIM. Scoring is ``deblur_cli.evaluate.evaluate`` with ``deblur_cli.engine.Deblurrer``
+SSIM / MS-SSIM. Scoring is ``deblur_cli.tools.evaluate.evaluate`` with ``deblur_cli.network.engine.Deblurrer``
 (the same path as ``deblur evaluate``). "no harm" is the bundling rule of issue 10: every class
 at or above its input and no image worse by more than 0.3 dB.
 """
@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import valsets  # noqa: E402
 
-from deblur_cli.evaluate import EvalReport, evaluate  # noqa: E402
+from deblur_cli.tools.evaluate import EvalReport, evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS: dict[str, Path] = {name: ROOT / "bench" / "data" / name for name in ("val", "val_independent")}
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deblur_cli.engine import Deblurrer, InferenceOptions
+    from deblur_cli.network.engine import Deblurrer, InferenceOptions
     from deblur_cli.weights import load_model
 
     if args.threads:

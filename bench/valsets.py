@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.datasets import sharp_photos
-from deblur_cli.image_io import load_image, save_image
-from deblur_cli.metrics import psnr
+from deblur_cli.data.datasets import sharp_photos
+from deblur_cli.files.image_io import load_image, save_image
+from deblur_cli.quality.metrics import psnr
 
 CLASSES: tuple[str, ...] = ("mild", "medium", "strong")
 MANIFEST = "pairs.tsv"

@@ -6,7 +6,7 @@
     sharp_array = deblurrer(array)          # uint8 / uint16 / float H x W (x 3 or 4) in, same out
 
 This is a thin layer over the engine: weights are loaded by :mod:`deblur_cli.weights`,
-images run through :class:`deblur_cli.engine.Deblurrer` (tiling, padding, precision,
+images run through :class:`deblur_cli.network.engine.Deblurrer` (tiling, padding, precision,
 out-of-memory retry), exactly as ``deblur photo.jpg`` does; the CLI uses this class too.
 Only the conversion between your image and the engine's float32 ``H x W x 3`` in
 ``[0, 1]`` happens here. torch is imported when a :class:`Deblurrer` is built, not
@@ -32,8 +32,8 @@ from deblur_cli.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover - typing only; keeps torch and PIL out of import time
     from PIL import Image
 
-    from deblur_cli.engine import Deblurrer as EngineDeblurrer
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.engine import Deblurrer as EngineDeblurrer
+    from deblur_cli.network.model import AttentiveDeblurNet
     from deblur_cli.weights import LoadedWeights, LocatedWeights
 
 ImageT = TypeVar("ImageT", "np.ndarray", "Image.Image")
@@ -87,7 +87,7 @@ class Deblurrer:
         :class:`~deblur_cli.errors.UsageError` for a bad option and
         :class:`~deblur_cli.errors.ResourceError` when the device is not available.
         """
-        from deblur_cli import engine
+        from deblur_cli.network import engine
 
         self.options = DeblurOptions(weights, device, precision, tile, tile_overlap, threads)
         if threads is not None:
@@ -225,7 +225,7 @@ def to_float_rgb(colour: np.ndarray) -> np.ndarray:
     Integers go through image_io's rule (the one used for files); floats are taken to be in
     [0, 1] and clipped to it, NaN becoming 0.
     """
-    from deblur_cli.image_io import _to_float_rgb  # the one integer -> float rule
+    from deblur_cli.files.image_io import _to_float_rgb  # the one integer -> float rule
 
     if colour.dtype.kind == "f":
         colour = np.clip(np.nan_to_num(colour.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
@@ -237,7 +237,7 @@ def join_samples(sharp: np.ndarray, alpha: np.ndarray | None, like: np.ndarray) 
     grey = like.ndim == 2 or like.shape[2] in (1, 2)
     colour = sharp.mean(axis=2, keepdims=True) if grey else sharp
     if like.dtype in (np.uint8, np.uint16):
-        from deblur_cli.image_io import quantize  # the one float -> integer rule
+        from deblur_cli.files.image_io import quantize  # the one float -> integer rule
 
         colour = quantize(colour, like.dtype.type)
     else:

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
-from deblur_cli.model import ModelConfig
+from deblur_cli.network.model import ModelConfig
 
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 

@@ -14,11 +14,11 @@ from PIL import Image
 
 import deblur_cli
 from deblur_cli import api
-from deblur_cli.engine import Deblurrer as EngineDeblurrer
-from deblur_cli.engine import InferenceOptions
+from deblur_cli.network.engine import Deblurrer as EngineDeblurrer
+from deblur_cli.network.engine import InferenceOptions
 from deblur_cli.errors import UsageError, WeightsError
-from deblur_cli.image_io import quantize
-from deblur_cli.model import AttentiveDeblurNet
+from deblur_cli.files.image_io import quantize
+from deblur_cli.network.model import AttentiveDeblurNet
 from deblur_cli.weights import save_weights
 from tests.conftest import TINY
 

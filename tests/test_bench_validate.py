@@ -16,7 +16,7 @@ import independent_blur as ib  # noqa: E402
 import validate  # noqa: E402
 import valsets  # noqa: E402
 
-from deblur_cli.evaluate import EvalReport, ImageScore  # noqa: E402
+from deblur_cli.tools.evaluate import EvalReport, ImageScore  # noqa: E402
 
 
 def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -141,7 +141,7 @@ def _photo_folder(tmp_path: Path) -> Path:
 def test_generators_write_a_set_that_evaluate_and_validate_read(tmp_path, monkeypatch, script):
     import importlib
 
-    from deblur_cli.datasets import find_pairs
+    from deblur_cli.data.datasets import find_pairs
 
     module = importlib.import_module(script)
     out = tmp_path / "set"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from deblur_cli import __version__
-from deblur_cli.doctor import DISTRIBUTION
+from deblur_cli.tools.doctor import DISTRIBUTION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,7 +82,7 @@ def test_sdist_holds_the_sources_weights_and_readme(dist):
     assert sdist.name == f"deblur_cli-{__version__}.tar.gz"
     top = f"deblur_cli-{__version__}"
     names = set(tarfile.open(sdist).getnames())
-    for needed in ("pyproject.toml", "README.md", "deblur_cli/cli.py", "weights/registry.json", "weights/README.md"):
+    for needed in ("pyproject.toml", "README.md", "deblur_cli/cli/__init__.py", "weights/registry.json", "weights/README.md"):
         assert f"{top}/{needed}" in names, needed
     for entry in json.loads((ROOT / "weights" / "registry.json").read_text(encoding="utf-8"))["weights"]:
         assert f"{top}/weights/{entry['file']}" in names

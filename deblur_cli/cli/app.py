@@ -1,9 +1,10 @@
 """The command line's shared parts: the app, its option types, the console, the progress
 bars and the one place where failures become a one-line message and an exit code.
 
-The commands live in :mod:`deblur_cli.cli` (photos, data, scores), :mod:`deblur_cli.cli_train`
-and :mod:`deblur_cli.cli_weights`; each parses options, calls the library's ``plan_*``,
-then its ``run_*``, and prints. torch is imported inside the commands only, so that
+The commands live in :mod:`deblur_cli.cli.commands` (photos, data, doctor),
+:mod:`deblur_cli.cli.train`, :mod:`deblur_cli.cli.weights` and :mod:`deblur_cli.cli.media`
+(score, video, ONNX); each parses options, calls the library's ``plan_*``, then its
+``run_*``, and prints. torch is imported inside the commands only, so that
 `deblur --help` and `deblur --version` stay fast.
 """
 
@@ -35,7 +36,7 @@ from typer.core import TyperCommand, TyperGroup
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from deblur_cli import __version__
-from deblur_cli.doctor import DISTRIBUTION
+from deblur_cli.tools.doctor import DISTRIBUTION
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, DeblurError
 from deblur_cli.progress import Progress as ProgressFn
 

@@ -2,8 +2,8 @@
 ``plan_*`` (inputs resolved, every output checked, weights located), then ``run_*``, and
 prints. No checks of its own: the rules live in the library (see docs/ARCHITECTURE.md).
 
-Shared parts (app, option types, console, error mapping) are in :mod:`deblur_cli.cli_base`;
-`train` is in :mod:`deblur_cli.cli_train`, `weights ...` in :mod:`deblur_cli.cli_weights`.
+Shared parts (app, option types, console, error mapping) are in :mod:`deblur_cli.cli.app`;
+`train` is in :mod:`deblur_cli.cli.train`, `weights ...` in :mod:`deblur_cli.cli.weights`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from deblur_cli.cli_base import (
+from deblur_cli.cli.app import (
     Device,
     MaxPixels,
     Overwrite,
@@ -64,7 +64,7 @@ def image_cmd(
 ) -> None:
     """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
     with _errors():
-        from deblur_cli.pipeline import SaveOptions, plan_image, run_image
+        from deblur_cli.tools.pipeline import SaveOptions, plan_image, run_image
 
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
         as_folder = output is not None and output.endswith(("/", "\\"))
@@ -101,11 +101,11 @@ def batch_cmd(
 ) -> None:
     """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
     with _errors():
-        from deblur_cli.pipeline import SaveOptions, plan_batch
+        from deblur_cli.tools.pipeline import SaveOptions, plan_batch
 
         keep = None
         if only_blurry:
-            from deblur_cli.score import keep_blurry
+            from deblur_cli.quality.score import keep_blurry
 
             keep = keep_blurry(threshold)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
@@ -117,7 +117,7 @@ def batch_cmd(
 
 def _run_batch(deblurrer, plan, keep=None) -> None:
     """Run a plan of several files with a bar per file and per tile; summary; exit 1 on failures."""
-    from deblur_cli.pipeline import run_batch
+    from deblur_cli.tools.pipeline import run_batch
 
     with _bar(transient=False) as progress:
         files = progress.add_task("Photos", total=None)
@@ -177,7 +177,7 @@ def attention_cmd(
 ) -> None:
     """Show where the network looks: spatial attention heatmaps, overlays and a Fig. 8-style summary."""
     with _errors():
-        from deblur_cli.attention import AttentionOptions, plan_attention, run_attention
+        from deblur_cli.tools.attention import AttentionOptions, plan_attention, run_attention
         from deblur_cli.weights import load_model
 
         opts = AttentionOptions(blocks=blocks, scale=scale, colormap=colormap, raw=raw, max_side=max_side)
@@ -196,7 +196,7 @@ def attention_cmd(
 
 # ----------------------------------------------------------------------------- training, weights
 
-from deblur_cli import cli_train, cli_weights  # noqa: E402, F401 - register `train` and `weights` here, in help order
+from deblur_cli.cli import train as cli_train, weights as cli_weights  # noqa: E402, F401 - register `train` and `weights` here, in help order
 
 # ----------------------------------------------------------------------------- evaluation
 
@@ -220,7 +220,7 @@ def evaluate_cmd(
 ) -> None:
     """Measure weights on a test set: PSNR, SSIM and MS-SSIM per image, per sequence and overall."""
     with _errors():
-        from deblur_cli.evaluate import EvalOptions, plan_evaluate, run_evaluate
+        from deblur_cli.tools.evaluate import EvalOptions, plan_evaluate, run_evaluate
 
         opts = EvalOptions(blur_folder=blur_folder, save_dir=save_dir, limit=limit, overwrite=overwrite)
         plan = plan_evaluate(data, opts, json_path=json_path, csv_path=csv_path)
@@ -262,7 +262,7 @@ def make_pairs_cmd(
 ) -> None:
     """Blur sharp photos realistically into a training/test set (OUT_DIR/<photo>/{blur,sharp}/)."""
     with _errors():
-        from deblur_cli.make_pairs import plan_make_pairs, run_make_pairs
+        from deblur_cli.data.make_pairs import plan_make_pairs, run_make_pairs
 
         plan = plan_make_pairs(sharp_dir, out_dir, seed=seed, crop=crop, pairs_per_image=pairs_per_image)
         failed: list[tuple[Path, str]] = []
@@ -277,7 +277,7 @@ def make_pairs_cmd(
 
 # ----------------------------------------------------------------------------- score, video, export-onnx
 
-from deblur_cli import cli_media  # noqa: E402, F401 - register `score`, `video`, `weights export-onnx` (issue 14)
+from deblur_cli.cli import media as cli_media  # noqa: E402, F401 - register `score`, `video`, `weights export-onnx` (issue 14)
 
 # ----------------------------------------------------------------------------- doctor (issue 11)
 
@@ -286,7 +286,7 @@ from deblur_cli import cli_media  # noqa: E402, F401 - register `score`, `video`
 def doctor_cmd(weights: Weights = None) -> None:
     """Show versions, devices, threads, the weights in use (sha256-checked) and the cache: paste it into a bug report."""
     with _errors():
-        from deblur_cli.doctor import gather
+        from deblur_cli.tools.doctor import gather
         from deblur_cli.errors import WeightsError
 
         report = gather(weights)

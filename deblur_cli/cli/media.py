@@ -1,7 +1,7 @@
 """Commands beyond single photos: `deblur score`, `deblur video`, `deblur weights export-onnx`.
 
 Thin, like every command: parse options, plan (every check before weights load), run, print.
-The work is in :mod:`deblur_cli.score`, :mod:`deblur_cli.video` and :mod:`deblur_cli.onnx_export`;
+The work is in :mod:`deblur_cli.quality.score`, :mod:`deblur_cli.tools.video` and :mod:`deblur_cli.tools.onnx_export`;
 registered by importing this module from :mod:`deblur_cli.cli`.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from deblur_cli.cli_base import (
+from deblur_cli.cli.app import (
     Device,
     MaxPixels,
     Overwrite,
@@ -49,7 +49,7 @@ def score_cmd(
 ) -> None:
     """Say how blurry each photo is: 0 sharp .. 1 very blurry (Crete-Roffet blur effect; no network needed)."""
     with _errors():
-        from deblur_cli import score
+        from deblur_cli.quality import score
 
         score.check_threshold(threshold)
         files, problems = score.image_files(inputs)
@@ -101,7 +101,7 @@ def video_cmd(
 ) -> None:
     """Deblur a video frame by frame; keeps frame rate, size, rotation and audio. Needs the \\[video] extra (PyAV)."""
     with _errors():
-        from deblur_cli import video
+        from deblur_cli.tools import video
 
         opts = video.VideoOptions(
             codec=codec, crf=crf, preset=preset, start=video.parse_time(start),
@@ -140,7 +140,7 @@ def weights_export_onnx(
 ) -> None:
     """Export weights as an ONNX graph (opset 17; any height and width >= 16 px) for deployment."""
     with _errors():
-        from deblur_cli import onnx_export
+        from deblur_cli.tools import onnx_export
 
         onnx_export.require("onnx")
         if check:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from deblur_cli.cli_base import Device, Threads, _bar, _errors, _printable, _set_threads, app, console
+from deblur_cli.cli.app import Device, Threads, _bar, _errors, _printable, _set_threads, app, console
 
 
 @app.command("train")

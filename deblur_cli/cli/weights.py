@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from deblur_cli.cli_base import Overwrite, _bar, _errors, _printable, _tile_callback, console, out, weights_app
+from deblur_cli.cli.app import Overwrite, _bar, _errors, _printable, _tile_callback, console, out, weights_app
 
 
 @weights_app.command("list")
@@ -74,7 +74,7 @@ def weights_export(
 ) -> None:
     """Turn a training checkpoint into a weights file usable with --weights (its EMA weights by default)."""
     with _errors():
-        from deblur_cli.paths import FileSet, check_output_file
+        from deblur_cli.files.paths import FileSet, check_output_file
         from deblur_cli.training import export_weights
         from deblur_cli.weights import check_weights_name
 

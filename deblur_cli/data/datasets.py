@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import Dataset
 
 from deblur_cli.errors import DataError
-from deblur_cli.image_io import SUPPORTED_SUFFIXES, to_uint8
-from deblur_cli.paths import is_hidden, walk_images
+from deblur_cli.files.image_io import SUPPORTED_SUFFIXES, to_uint8
+from deblur_cli.files.paths import is_hidden, walk_images
 from deblur_cli.synthesis import SynthesisConfig, random_region, synthesize
 
 IMAGE_EXTENSIONS = SUPPORTED_SUFFIXES  # the one list, kept under its old name here
@@ -53,7 +53,7 @@ def _subdirs(folder: Path) -> list[Path]:
 def sharp_photos(root: Path) -> list[Path]:
     """All image files under ``root`` (recursive, hidden files and folders skipped), sorted.
 
-    :func:`deblur_cli.paths.walk_images`, the one folder walker.
+    :func:`deblur_cli.files.paths.walk_images`, the one folder walker.
     """
     return [p for p in walk_images(Path(root)).images if p.is_file()]
 
@@ -132,10 +132,10 @@ def find_pairs(root: Path, blur_folder: str = "blur") -> list[Pair]:
 def load_rgb(path: Path) -> np.ndarray:
     """Decode an image as ``H x W x 3`` float32 RGB in [0, 1] (EXIF orientation applied, 16-bit kept).
 
-    Uses :func:`deblur_cli.image_io.load_image`; any failure becomes a DataError naming the file.
+    Uses :func:`deblur_cli.files.image_io.load_image`; any failure becomes a DataError naming the file.
     """
     from deblur_cli.errors import DeblurError
-    from deblur_cli.image_io import load_image
+    from deblur_cli.files.image_io import load_image
 
     try:
         return load_image(Path(path)).rgb

@@ -2,7 +2,7 @@
 
 Plan first (photos found by the one folder walker, output folder checked against the
 output rules), then run: each photo is cut, blurred by :func:`deblur_cli.synthesis.synthesize`
-and written through :mod:`deblur_cli.image_io` (atomic PNG files).
+and written through :mod:`deblur_cli.files.image_io` (atomic PNG files).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deblur_cli import image_io
+from deblur_cli.files import image_io
 from deblur_cli.errors import DataError, DeblurError, InputError, OutputError, UsageError
-from deblur_cli.fsutil import atomic_write, make_folder, remove_stale_temps
-from deblur_cli.paths import check_output_folder, walk_images
+from deblur_cli.files.fsutil import atomic_write, make_folder, remove_stale_temps
+from deblur_cli.files.paths import check_output_folder, walk_images
 from deblur_cli.progress import Progress
 from deblur_cli.synthesis import SynthesisConfig, synthesize
 
@@ -130,7 +130,7 @@ def run_make_pairs(
     Photos that cannot be read are passed to ``on_error`` and skipped; without ``on_error``
     they are listed in an InputError once the rest are done.
     """
-    from deblur_cli.datasets import load_rgb
+    from deblur_cli.data.datasets import load_rgb
 
     started = time.time()
     make_folder(plan.out_dir)

@@ -1,7 +1,7 @@
 """Decoding image files with Pillow: the checks before decoding, every supported mode,
-all 16 bits of deep PNG/TIFF, EXIF orientation. Used by :mod:`deblur_cli.image_io`, which
+all 16 bits of deep PNG/TIFF, EXIF orientation. Used by :mod:`deblur_cli.files.image_io`, which
 turns the decoded samples into the library's float RGB; 32-bit integer and float
-samples are scaled by :mod:`deblur_cli.image_samples`.
+samples are scaled by :mod:`deblur_cli.files.samples`.
 
 Pillow has no 16-bit RGB mode: it decodes 48/64-bit RGB(A) PNG and TIFF to 8 bits. Such
 files are decoded twice, once for the high and once for the low byte of every sample (by
@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deblur_cli.errors import InputError, ResourceError
-from deblur_cli.image_samples import scaled_wide_samples
+from deblur_cli.files.samples import scaled_wide_samples
 
 MAX_PIXELS_ENV = "DEBLUR_MAX_PIXELS"  # environment variable: the decompression-bomb limit
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, TiffImagePlugin, TiffTags
 
-from deblur_cli.image_decode import LAYOUT_TAGS
+from deblur_cli.files.decode import LAYOUT_TAGS
 
 
 def write_png16(path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes | None) -> None:

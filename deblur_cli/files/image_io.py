@@ -4,8 +4,8 @@ Inside the library an image is a float32 ``H x W x 3`` RGB array in ``[0, 1]``;
 everything else about the file (alpha, grey, bit depth, EXIF, ICC profile) rides
 along in :class:`LoadedImage` so that :func:`save_image` can write it back.
 
-Decoding lives in :mod:`deblur_cli.image_decode` (Pillow, all 16 bits of deep PNG/TIFF,
-orientation), the 16-bit PNG/TIFF encoders in :mod:`deblur_cli.image_encode16`; this
+Decoding lives in :mod:`deblur_cli.files.decode` (Pillow, all 16 bits of deep PNG/TIFF,
+orientation), the 16-bit PNG/TIFF encoders in :mod:`deblur_cli.files.encode16`; this
 module is the package's one door to image files: the suffix lists, :func:`load_image`,
 :func:`save_image` (photos, with their metadata), :func:`save_picture` (plain 8-bit
 pictures such as heatmaps and training pairs) and the one float-to-integer rule
@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.fsutil import atomic_path, same_file
-from deblur_cli.image_decode import (
+from deblur_cli.files.fsutil import atomic_path, same_file
+from deblur_cli.files.decode import (
     MAX_PIXELS_ENV,
     check_file,
     check_mode,
@@ -46,8 +46,8 @@ from deblur_cli.image_decode import (
     show,
     stored_size,
 )
-from deblur_cli.image_encode16 import write_png16 as _write_png16
-from deblur_cli.image_encode16 import write_tiff16 as _write_tiff16
+from deblur_cli.files.encode16 import write_png16 as _write_png16
+from deblur_cli.files.encode16 import write_tiff16 as _write_tiff16
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
 

@@ -9,7 +9,7 @@ loaded or any pixel is computed:
 * two outputs of one run never share a path;
 * the folder an output goes to can be written (probed, so read-only mounts, ACLs and
   root all count), or, when it does not exist yet, can be created;
-* outputs are then written atomically (:mod:`deblur_cli.fsutil`), so a file under its
+* outputs are then written atomically (:mod:`deblur_cli.files.fsutil`), so a file under its
   final name is always complete.
 
 The walker (:func:`walk_images`) is the only code that lists a folder tree of images:
@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur_cli import image_io
+from deblur_cli.files import image_io
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.fsutil import check_writable
+from deblur_cli.files.fsutil import check_writable
 
 #: Default suffix of outputs written next to their input (``photo.jpg`` -> ``photo_deblurred.jpg``).
 DEFAULT_SUFFIX = "_deblurred"

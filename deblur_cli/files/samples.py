@@ -1,6 +1,6 @@
 """32-bit integer (Pillow mode I) and float (mode F) image samples, scaled to [0, 1].
 
-Used by :mod:`deblur_cli.image_decode` for 32-bit TIFFs and for the 16-bit data that
+Used by :mod:`deblur_cli.files.decode` for 32-bit TIFFs and for the 16-bit data that
 Pillow widens to mode I. The range is the one the file declares (TIFF SampleFormat,
 BitsPerSample, SMin/SMaxSampleValue); samples outside it are refused with an
 :class:`~deblur_cli.errors.InputError`, never clipped.

@@ -3,7 +3,7 @@
 ``Deblurrer(model, options).run(rgb)`` takes a float32 ``H x W x 3`` image in
 [0, 1] and returns the deblurred image of the same shape. Images larger than
 the tile chosen for the device's memory are cut into overlapping tiles whose
-outputs are blended (see :mod:`deblur_cli.tiling`). Tiles start on the model's
+outputs are blended (see :mod:`deblur_cli.network.tiling`). Tiles start on the model's
 size multiple, so strided layers sample the same grid as on the whole image
 and tiled output differs from whole-image output only through the context a
 tile lacks near its edges and through channel attention's per-tile pooling.
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from deblur_cli.errors import ResourceError, UsageError
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.progress import Progress
-from deblur_cli.tiling import (
+from deblur_cli.network.tiling import (
     Stitcher,
     Tile,
     fit_tile,

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli import image_io
+from deblur_cli.files import image_io
 from deblur_cli.errors import DeblurError, UsageError
-from deblur_cli.fsutil import atomic_write
+from deblur_cli.files.fsutil import atomic_write
 
 #: Length of the re-blurring box filter, in pixels (the paper's choice).
 REBLUR_TAPS = 9
@@ -127,14 +127,14 @@ def score_file(path: Path, max_pixels: int | None = None) -> float:
 def image_files(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Image files named by ``inputs``: files as given, folders through the package's one walker.
 
-    Folders are searched recursively by :func:`deblur_cli.paths.walk_images` (sorted, hidden
+    Folders are searched recursively by :func:`deblur_cli.files.paths.walk_images` (sorted, hidden
     files and our temp files left out, symlinked folders not followed). Returns (files,
     problems): problems are unreadable folders and files inside them. A named input that is
     not a folder gets the package's one input check first
-    (:func:`deblur_cli.image_io.check_readable`), as `deblur image` does: a missing, empty or
+    (:func:`deblur_cli.files.image_io.check_readable`), as `deblur image` does: a missing, empty or
     non-regular one is an InputError (exit 3) before any photo is scored.
     """
-    from deblur_cli.paths import walk_images
+    from deblur_cli.files.paths import walk_images
 
     files: list[Path] = []
     problems: list[tuple[Path, str]] = []
@@ -213,8 +213,8 @@ def scores_json(scored: list[ScoredImage], failed: list[tuple[Path, str]], thres
 
 def check_json_output(path: Path, inputs: Iterable[Path], overwrite: bool) -> None:
     """Refuse a JSON output that is one of the inputs, a folder, or exists without ``overwrite``
-    (the package's one output rule set, :func:`deblur_cli.paths.check_output_file`)."""
-    from deblur_cli.paths import FileSet, check_output_file
+    (the package's one output rule set, :func:`deblur_cli.files.paths.check_output_file`)."""
+    from deblur_cli.files.paths import FileSet, check_output_file
 
     check_output_file(Path(path), FileSet(inputs), overwrite)
 

@@ -5,8 +5,9 @@ camera-shake path (:func:`random_trajectory`, and the line, tremor and jerk fami
 :func:`family_trajectory`), the camera rotation, zoom and off-centre spin, the moving
 objects and the number of sub-frames (:func:`_plan_motion` -> :class:`_MotionPlan`).
 Lengths are in pixels of the synthesised crop, times are normalised to the exposure
-(-0.5 .. 0.5, 0 at the middle sub-frame). :mod:`deblur_cli.synthesis_render` turns a plan
-into pixels; :mod:`deblur_cli.synthesis` (the entry point, with ``SynthesisConfig``) uses both.
+(-0.5 .. 0.5, 0 at the middle sub-frame). :mod:`deblur_cli.synthesis.render` turns a plan
+into pixels; :mod:`deblur_cli.synthesis.blur` (the entry point) uses both. The parameters
+are :mod:`deblur_cli.synthesis.config`'s ``SynthesisConfig``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # types only: synthesis imports this module
-    from deblur_cli.synthesis import SynthesisConfig
+if TYPE_CHECKING:  # types only
+    from deblur_cli.synthesis.config import SynthesisConfig
 
 TRAJECTORY_FAMILIES = ("walk", "line", "tremor", "jerk")
 OBJECT_SHAPES = ("ellipse", "box", "star")

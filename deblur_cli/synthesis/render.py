@@ -2,7 +2,7 @@
 ``grid_sample``, soft-edged object layers, then sensor noise and a JPEG round trip.
 
 The random choices (trajectories, rotations, objects) are made in
-:mod:`deblur_cli.synthesis_motion`; this module turns them into pixels.
+:mod:`deblur_cli.synthesis.motion`; this module turns them into pixels.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:  # types only: synthesis imports this module
-    from deblur_cli.synthesis import SynthesisConfig
-    from deblur_cli.synthesis_motion import _Blob, _MotionPlan
+if TYPE_CHECKING:  # types only
+    from deblur_cli.synthesis.config import SynthesisConfig
+    from deblur_cli.synthesis.motion import _Blob, _MotionPlan
 
 def _translation(offset: np.ndarray) -> np.ndarray:
     return np.array([[1.0, 0.0, offset[0]], [0.0, 1.0, offset[1]], [0.0, 0.0, 1.0]])
@@ -196,7 +196,7 @@ def _unsharp_mask(img: torch.Tensor, amount: float, sigma: float) -> torch.Tenso
 def _jpeg_round_trip(img: torch.Tensor, quality: int, subsampling: int | None = None) -> torch.Tensor:
     from PIL import Image
 
-    from deblur_cli.image_io import to_uint8
+    from deblur_cli.files.image_io import to_uint8
 
     arr = to_uint8(img.permute(1, 2, 0).numpy())
     buf = io.BytesIO()

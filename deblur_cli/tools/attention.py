@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deblur_cli import image_io
-from deblur_cli.attention_render import (
+from deblur_cli.files import image_io
+from deblur_cli.tools.attention_render import (
     MapKey,
     display_values,
     render_heatmap,
@@ -36,14 +36,14 @@ from deblur_cli.attention_render import (
     render_summary,
     summary_rows,
 )
-from deblur_cli.colormaps import colormap_lut, colormap_names
-from deblur_cli.engine import out_of_memory_as_error, resolve_device
+from deblur_cli.tools.colormaps import colormap_lut, colormap_names
+from deblur_cli.network.engine import out_of_memory_as_error, resolve_device
 from deblur_cli.errors import UsageError
-from deblur_cli.fsutil import atomic_write, make_folder
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
-from deblur_cli.paths import FileSet, check_output_file, check_output_folder
+from deblur_cli.files.fsutil import atomic_write, make_folder
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.files.paths import FileSet, check_output_file, check_output_folder
 from deblur_cli.progress import Progress
-from deblur_cli.tiling import pad_to_multiple
+from deblur_cli.network.tiling import pad_to_multiple
 
 if TYPE_CHECKING:
     from deblur_cli.weights import LocatedWeights

@@ -1,7 +1,7 @@
 """Pictures of attention for `deblur attention-map`: heatmaps, overlays, the summary figure.
 
 Pure rendering from arrays to uint8 pictures (no files, no model): the command in
-:mod:`deblur_cli.attention` decides what to draw and writes through :mod:`deblur_cli.image_io`.
+:mod:`deblur_cli.tools.attention` decides what to draw and writes through :mod:`deblur_cli.files.image_io`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from deblur_cli.colormaps import apply_colormap, colormap_lut
-from deblur_cli.image_io import to_uint8
+from deblur_cli.tools.colormaps import apply_colormap, colormap_lut
+from deblur_cli.files.image_io import to_uint8
 
 MapKey = tuple[int, str]  # (scale index, 0 = coarsest; block name)
 

@@ -1,7 +1,7 @@
 """Running a planned batch: decode the next file and encode the previous one while the
 network runs; one bad file never ends the batch.
 
-The plan (:func:`deblur_cli.pipeline.plan_batch` or ``plan_image``) decided every
+The plan (:func:`deblur_cli.tools.pipeline.plan_batch` or ``plan_image``) decided every
 (input, output) pair and checked the output rules; this module only executes it. Progress
 callbacks are always called from the calling thread.
 """
@@ -18,10 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
-from deblur_cli import image_io
+from deblur_cli.files import image_io
 from deblur_cli.errors import DeblurError, UsageError, WeightsError
-from deblur_cli.fsutil import make_folder
-from deblur_cli.paths import FileSet, check_output_file
+from deblur_cli.files.fsutil import make_folder
+from deblur_cli.files.paths import FileSet, check_output_file
 from deblur_cli.progress import Progress
 
 #: ``keep(rgb) -> (deblur_it, why_not)``: which decoded images a batch deblurs.

@@ -224,7 +224,7 @@ def _torch_summary() -> tuple[str, bool, str | None, int | None]:
 
 def _cpu_bf16() -> bool:
     try:
-        from deblur_cli.engine import cpu_has_native_bf16
+        from deblur_cli.network.engine import cpu_has_native_bf16
     except Exception:  # noqa: BLE001 - engine needs torch; without it the answer is unknown
         return False
     return cpu_has_native_bf16()
@@ -262,7 +262,7 @@ def _devices(cpu_bf16: bool) -> tuple[Device, ...]:
 
 def _auto_choice() -> tuple[str | None, str | None]:
     try:
-        from deblur_cli.engine import resolve_device, resolve_precision
+        from deblur_cli.network.engine import resolve_device, resolve_precision
 
         device = resolve_device("auto")
         return str(device), resolve_precision("auto", device)

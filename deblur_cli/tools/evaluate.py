@@ -1,7 +1,7 @@
 """`deblur evaluate`: score a deblurring function on blurry/sharp pairs.
 
 Every pair is scored twice, the deblurred output and the blurry input itself
-(the baseline row), with PSNR, SSIM and MS-SSIM from :mod:`deblur_cli.metrics`
+(the baseline row), with PSNR, SSIM and MS-SSIM from :mod:`deblur_cli.quality.metrics`
 on RGB in [0, 1]. The output is clipped to [0, 1] and scored in float, not
 after rounding to 8 bits.
 
@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli import datasets, image_io
+from deblur_cli.data import datasets
+from deblur_cli.files import image_io
 from deblur_cli.errors import DataError, UsageError
-from deblur_cli.fsutil import atomic_write, make_folder
-from deblur_cli.metrics import psnr, ssim_and_ms_ssim
-from deblur_cli.paths import FileSet, check_distinct, check_output_file, check_output_folder
+from deblur_cli.files.fsutil import atomic_write, make_folder
+from deblur_cli.quality.metrics import psnr, ssim_and_ms_ssim
+from deblur_cli.files.paths import FileSet, check_distinct, check_output_file, check_output_folder
 from deblur_cli.progress import Progress
 
 PSNR_CAP_DB = 100.0
@@ -143,7 +144,7 @@ def plan_evaluate(
 
     A bad dataset fails in seconds: a size mismatch raises :class:`DataError` naming the
     pair, an unreadable image :class:`InputError`. Every output (``json_path``,
-    ``csv_path``, the saved images) follows the rules of :mod:`deblur_cli.paths`: never a
+    ``csv_path``, the saved images) follows the rules of :mod:`deblur_cli.files.paths`: never a
     dataset image, never an existing file without ``options.overwrite``, never two at one path.
     """
     pairs = datasets.find_pairs(Path(data_dir), options.blur_folder)
@@ -189,7 +190,7 @@ def evaluate(
     """Deblur every blurry image of ``data_dir`` and score it against its sharp image.
 
     ``deblur`` maps an H x W x 3 float32 RGB image in [0, 1] to one of the same
-    shape. Pairs come from :func:`deblur_cli.datasets.find_pairs`; :func:`plan_evaluate`
+    shape. Pairs come from :func:`deblur_cli.data.datasets.find_pairs`; :func:`plan_evaluate`
     then :func:`run_evaluate`.
     """
     return run_evaluate(deblur, plan_evaluate(data_dir, options), progress)

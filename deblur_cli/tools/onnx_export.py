@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
 
 #: ONNX operator set of the exported graph (onnxruntime 1.14 and newer run it).
 OPSET = 17
@@ -62,7 +62,7 @@ def require(module: str) -> Any:
 
 def check_onnx_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
     """Before any work: the output ends in .onnx and may be written (paths' one rule set)."""
-    from deblur_cli.paths import FileSet, check_output_file
+    from deblur_cli.files.paths import FileSet, check_output_file
 
     if Path(path).suffix.lower() != ".onnx":
         raise UsageError(f"the ONNX file name must end in .onnx: {path}")
@@ -160,8 +160,8 @@ def run_onnx(path: Path, rgb: np.ndarray, threads: int | None = None) -> np.ndar
 
 def compare_with_torch(model: AttentiveDeblurNet, onnx_path: Path, rgb: np.ndarray) -> float:
     """PSNR (dB) between onnxruntime's output and the engine's (torch, fp32, one pass) on ``rgb``."""
-    from deblur_cli.engine import Deblurrer, InferenceOptions
-    from deblur_cli.metrics import psnr
+    from deblur_cli.network.engine import Deblurrer, InferenceOptions
+    from deblur_cli.quality.metrics import psnr
 
     reference = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
     got = run_onnx(onnx_path, rgb)

@@ -1,7 +1,7 @@
 """`deblur image` and `deblur batch`: plan (every path and rule checked), then run.
 
 ``plan_image`` / ``plan_batch`` resolve the inputs and decide and check every output
-(the rules live in :mod:`deblur_cli.paths`) without loading weights or touching a
+(the rules live in :mod:`deblur_cli.files.paths`) without loading weights or touching a
 pixel; ``run_image`` / ``run_batch`` execute a plan with any :class:`ImageDeblurrer`.
 ``deblur_file`` and ``deblur_batch`` do both in one call.
 
@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur_cli import image_io
-from deblur_cli.batch_run import (
+from deblur_cli.files import image_io
+from deblur_cli.tools.batch_run import (
     BatchEvent,
     BatchResult,
     BatchRun,
@@ -31,9 +31,9 @@ from deblur_cli.batch_run import (
     Outcome,
 )
 from deblur_cli.errors import InputError, OutputError, UsageError
-from deblur_cli.fsutil import make_folder, remove_stale_temps
-from deblur_cli.paths import OUTPUT_MARKER as _OUTPUT_MARKER
-from deblur_cli.paths import (
+from deblur_cli.files.fsutil import make_folder, remove_stale_temps
+from deblur_cli.files.paths import OUTPUT_MARKER as _OUTPUT_MARKER
+from deblur_cli.files.paths import (
     DEFAULT_SUFFIX,
     FileSet,
     check_distinct,
@@ -314,7 +314,7 @@ def run_batch(
     if plan.out_dir is not None:
         make_folder(plan.out_dir)
         if plan.mark and not (plan.out_dir / OUTPUT_MARKER).exists():
-            from deblur_cli.fsutil import atomic_write
+            from deblur_cli.files.fsutil import atomic_write
 
             atomic_write(plan.out_dir / OUTPUT_MARKER, lambda f: f.write(b"written by deblur batch\n"))
         remove_stale_temps({plan.out_dir} | {dst.parent for dst in plan.outputs}, before=started)

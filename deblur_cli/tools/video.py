@@ -32,8 +32,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from deblur_cli.errors import InputError, OutputError, UsageError
-from deblur_cli.fsutil import atomic_path
-from deblur_cli.video_codec import Encoding, Transcoder
+from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.tools.video_codec import Encoding, Transcoder
 
 #: Codec names users type -> FFmpeg encoders shipped in PyAV's wheels, with their CRF range.
 CODECS: dict[str, tuple[str, int]] = {
@@ -169,7 +169,7 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
     """Check everything before any weights are loaded: PyAV present, input readable and a
     video, output allowed (never the input, never an existing file without ``overwrite``,
     a container that takes the codec), and the requested piece inside the video."""
-    from deblur_cli.paths import FileSet, check_output_file
+    from deblur_cli.files.paths import FileSet, check_output_file
 
     av = import_av()
     input_path = Path(input_path)

@@ -1,6 +1,6 @@
 """The frame loop of `deblur video`: demux, decode, deblur, encode, mux; audio packets copied.
 
-Knows PyAV and timestamps, not the CLI's options: :mod:`deblur_cli.video` plans the job and
+Knows PyAV and timestamps, not the CLI's options: :mod:`deblur_cli.tools.video` plans the job and
 hands this module an opened input and output container. Timestamps: without a start time
 every timestamp is kept as is (A/V sync, encoder priming, edit lists survive); with one, the
 output starts at the first video frame kept, and audio packets are shifted by the same amount
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deblur_cli.image_io import to_uint8  # the one float -> integer rule
+from deblur_cli.files.image_io import to_uint8  # the one float -> integer rule
 
 #: Slack when comparing frame times with the requested piece (seconds): rounding of timestamps.
 _EPS = 1e-6

@@ -1,6 +1,13 @@
-"""Training: configuration and recipes, deterministic data, checkpoints, the loop.
+"""Training: configuration and recipes, deterministic data, losses, checkpoints, the loop.
 
-``config`` < ``data`` < ``checkpoints`` < ``optim`` < ``loop``; the public names are re-exported here.
+Holds ``config`` < ``data`` < ``checkpoints`` < ``optim`` < ``loop``, and ``losses`` (the
+training loss, used by ``loop``); datasets come from :mod:`deblur_cli.data`. See
+docs/training.md.
+
+Offers the public names, re-exported here: ``build_config``, ``plan_train``, ``run_train``,
+``export_weights``, checkpoints, events.
+
+May import: core, files, network, weights, synthesis, quality, data.
 """
 
 from deblur_cli.training.checkpoints import (

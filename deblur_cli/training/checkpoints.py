@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from deblur_cli.errors import UsageError, WeightsError
-from deblur_cli.fsutil import atomic_path
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.training.config import TrainConfig
 
 CKPT_PREFIX = "step_"

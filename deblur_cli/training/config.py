@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur_cli.errors import UsageError
-from deblur_cli.model import ModelConfig
+from deblur_cli.network.model import ModelConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +32,7 @@ SCHEDULES: tuple[str, ...] = ("cosine", "poly")
 
 
 def _model_presets() -> dict[str, ModelConfig]:
-    from deblur_cli.model import MODEL_PRESETS
+    from deblur_cli.network.model import MODEL_PRESETS
 
     return MODEL_PRESETS
 

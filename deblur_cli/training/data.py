@@ -80,7 +80,7 @@ class StepSampler(Sampler[int]):
 
 def open_datasets(data: Path, cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     """Training dataset and an optional validation dataset (--val-data, or a held-out part of --data)."""
-    from deblur_cli import datasets
+    from deblur_cli.data import datasets
 
     train_ds = datasets.open_training_dataset(
         Path(data), crop=cfg.crop, blur_folder=cfg.blur_folder, synthesis=cfg.synthesis_config(), seed=cfg.seed
@@ -108,7 +108,7 @@ def split_holdout(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dat
 
 def validation_pairs(folder: Path, blur_folder: str) -> Dataset:
     """A folder of blurry/sharp pairs as a validation set: whole images, no augmentation."""
-    from deblur_cli import datasets
+    from deblur_cli.data import datasets
 
     return datasets.PairedDataset(datasets.find_pairs(folder, blur_folder), crop=None, augment=False)
 

@@ -18,9 +18,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from deblur_cli.errors import DataError, UsageError
-from deblur_cli.fsutil import TMP_PREFIX, atomic_path
-from deblur_cli.losses import training_loss
-from deblur_cli.model import AttentiveDeblurNet
+from deblur_cli.files.fsutil import TMP_PREFIX, atomic_path
+from deblur_cli.training.losses import training_loss
+from deblur_cli.network.model import AttentiveDeblurNet
 from deblur_cli.training.checkpoints import checkpoint_paths, load_latest_checkpoint, restore_rng, save_checkpoint
 from deblur_cli.training.config import TrainConfig, saved_config
 from deblur_cli.training.data import SeededSamples, StepSampler, open_datasets, open_extra_val_sets
@@ -91,7 +91,7 @@ def validate(model: AttentiveDeblurNet, val_ds: Dataset, device: torch.device, l
 
     Images are cropped to the network's size multiple (top-left) so no padding enters the score.
     """
-    from deblur_cli.metrics import psnr
+    from deblur_cli.quality.metrics import psnr
 
     was_training = model.training
     model.eval()
@@ -164,8 +164,8 @@ def plan_train(
 ) -> TrainPlan:
     """Check everything a run needs before anything is written: the config (the saved one on
     ``resume``), the device, the run folder (writable, no checkpoints unless resuming) and the data."""
-    from deblur_cli.engine import resolve_device
-    from deblur_cli.paths import check_output_folder
+    from deblur_cli.network.engine import resolve_device
+    from deblur_cli.files.paths import check_output_folder
 
     resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     run_dir = Path(run_dir)
@@ -195,7 +195,7 @@ def run_train(
     ``time_budget``: seconds of wall clock after which the run checkpoints and stops cleanly.
     Returns the result and the trained model (the EMA model when EMA is on).
     """
-    from deblur_cli.engine import resolve_device
+    from deblur_cli.network.engine import resolve_device
 
     t_start = time.perf_counter()
     notify = progress or (lambda e: None)

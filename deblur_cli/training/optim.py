@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from deblur_cli.model import AttentiveDeblurNet
+from deblur_cli.network.model import AttentiveDeblurNet
 from deblur_cli.training.checkpoints import identity_start, load_initial_weights
 from deblur_cli.training.config import TrainConfig
 from deblur_cli.training.data import seed_all
@@ -32,7 +32,7 @@ def lr_factor(cfg: TrainConfig) -> Callable[[int], float]:
 
 def use_bf16(cfg: TrainConfig, dev: torch.device) -> bool:
     """bf16 autocast on CUDA and on CPUs with native bf16 instructions (else it is slower)."""
-    from deblur_cli.engine import cpu_has_native_bf16
+    from deblur_cli.network.engine import cpu_has_native_bf16
 
     return cfg.bf16 and (dev.type == "cuda" or cpu_has_native_bf16())
 

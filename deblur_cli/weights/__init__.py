@@ -1,4 +1,4 @@
-"""Weights: formats < download < registry < load.
+"""Weights: find, fetch, check and load trained weights (formats < download < registry < load).
 
 A weights *spec* is one of:
 
@@ -12,7 +12,9 @@ A weights *spec* is one of:
 Every failure is a :class:`~deblur_cli.errors.WeightsError` with a one-line message.
 Modules: :mod:`.formats` (files), :mod:`.download` (cache, HTTP), :mod:`.registry`
 (names, :func:`locate`), :mod:`.load` (spec -> file -> network). Each imports only the
-ones before it.
+ones before it. The public names are re-exported here.
+
+May import: core, files, network.
 """
 
 from deblur_cli.weights.download import (

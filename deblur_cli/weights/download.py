@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from deblur_cli.errors import DeblurError, WeightsError
-from deblur_cli.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path
 from deblur_cli.progress import Progress
 from deblur_cli.weights.formats import CHUNK, one_line, sha256_file
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from deblur_cli.errors import OutputError, WeightsError
-from deblur_cli.fsutil import atomic_path
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
 FORMAT_VERSION = 1
 META_CONFIG = "deblur.config"

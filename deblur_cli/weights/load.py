@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from deblur_cli.errors import WeightsError
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import download, is_url
 from deblur_cli.weights.formats import infer_config, load_strict, read_config, read_weights, sha256_file

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur_cli.errors import WeightsError
-from deblur_cli.model import ModelConfig
+from deblur_cli.network.model import ModelConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import cached_download, download, is_url
 from deblur_cli.weights.formats import check_sha, config_from, one_line, sha256_file

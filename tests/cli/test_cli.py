@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from deblur_cli import __version__
 from deblur_cli.cli import app
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, EXIT_WEIGHTS
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.weights import save_weights
 
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
@@ -362,7 +362,7 @@ def test_weights_name_without_safetensors_is_one_exit_code(tmp_path, weights):
 def test_memory_error_maps_to_the_resource_exit_code():
     import typer
 
-    from deblur_cli.cli_base import _errors
+    from deblur_cli.cli.app import _errors
     from deblur_cli.errors import EXIT_RESOURCE
 
     with pytest.raises(typer.Exit) as caught, _errors():
@@ -380,7 +380,7 @@ def test_unwritable_output_folder_is_probed_before_weights(tmp_path, monkeypatch
     # simulated for root too by denying temp files) fails before any weights are read.
     from types import SimpleNamespace
 
-    from deblur_cli import fsutil
+    from deblur_cli.files import fsutil
 
     photo = _photo(tmp_path / "in" / "p.jpg")
     ds = _dataset(tmp_path / "ds")

@@ -92,7 +92,7 @@ def test_help_text_is_not_eaten_as_markup(path, cmd):
 
 
 def test_tile_overlap_shows_the_engines_default():
-    from deblur_cli.engine import DEFAULT_OVERLAP
+    from deblur_cli.network.engine import DEFAULT_OVERLAP
 
     for command in ("image", "batch", "evaluate"):
         flat = _flat(_render((command,)))
@@ -100,8 +100,8 @@ def test_tile_overlap_shows_the_engines_default():
 
 
 def test_tile_minimum_is_the_engines_floor_and_shown():
-    from deblur_cli.cli_base import MIN_TILE
-    from deblur_cli.engine import MIN_TILE as ENGINE_MIN_TILE
+    from deblur_cli.cli.app import MIN_TILE
+    from deblur_cli.network.engine import MIN_TILE as ENGINE_MIN_TILE
 
     assert MIN_TILE == ENGINE_MIN_TILE
     for command in ("image", "batch", "evaluate", "video"):

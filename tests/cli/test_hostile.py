@@ -3,10 +3,11 @@
 Every case goes through the real command line: Typer's CliRunner in-process for most,
 a real ``python -m deblur_cli`` process for the SIGKILL cases and for the check that a
 user never sees a traceback. The module-level owners test the same risks piece by piece
-(tests/test_image_io.py, test_pipeline.py, test_weights.py, test_train.py); here we check
-what a user sees: the exit code of deblur_cli/errors.py, one line starting with
-``error:``, no output and no ``.deblur-tmp-*`` file left behind, and every input's sha256
-unchanged. docs/hostile-inputs.md lists each case and the test that covers it.
+(tests/files/test_image_io.py, tools/test_pipeline.py, weights/test_weights.py,
+training/test_train.py); here we check what a user sees: the exit code of
+deblur_cli/errors.py, one line starting with ``error:``, no output and no ``.deblur-tmp-*``
+file left behind, and every input's sha256 unchanged. docs/hostile-inputs.md lists each
+case and the test that covers it.
 
 Two tiny weights files serve all tests: random ones, and an *identity* network (global
 residual on, output convolution zeroed) whose output equals its input exactly in fp32,
@@ -42,7 +43,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from deblur_cli import fsutil, image_io
+from deblur_cli.files import fsutil, image_io
 from deblur_cli import weights as W
 from deblur_cli.cli import app
 from deblur_cli.errors import (
@@ -53,10 +54,10 @@ from deblur_cli.errors import (
     EXIT_USAGE,
     EXIT_WEIGHTS,
 )
-from deblur_cli.fsutil import TMP_PREFIX
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.files.fsutil import TMP_PREFIX
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 IDENTITY = dataclasses.replace(TINY, global_residual=True)
 runner = CliRunner()
@@ -681,7 +682,7 @@ _STALL_SCRIPT = textwrap.dedent(
             time.sleep(300)
 
     if what == "image":
-        from deblur_cli import image_io
+        from deblur_cli.files import image_io
         real_encode = image_io._encode
 
         def encode(samples, tmp, *args):
@@ -1147,7 +1148,7 @@ def test_make_pairs_refuses_a_huge_upscale_before_writing(tmp_path):
 
 def test_interrupted_make_pairs_resumes(tmp_path, monkeypatch):
     """Item 6: the partial folder of an interrupted run blocked every rerun."""
-    from deblur_cli import make_pairs as mp
+    from deblur_cli.data import make_pairs as mp
 
     photos = _sharp_photos(tmp_path / "sharp", n=4)
     out, fresh = tmp_path / "pairs", tmp_path / "fresh"
@@ -1399,7 +1400,7 @@ def test_output_name_over_the_file_name_limit(tmp_path, weights):
 def test_a_failure_in_the_batch_loader_thread_fails_one_file(tmp_path, weights, monkeypatch):
     """Whatever escapes the decode stage is one failed file, not a dead thread and an empty,
     successful batch."""
-    from deblur_cli import batch_run
+    from deblur_cli.tools import batch_run
 
     src = tmp_path / "in"
     _batch_inputs(src, n=3)
@@ -1439,7 +1440,7 @@ def test_reader_leaving_the_pipe_early_is_quiet(tmp_path):
 def test_tile_below_the_engines_floor_is_a_usage_error(tmp_path, weights, command, tile):
     """Open problem 1: `--tile 1` was rounded up to 16 px, and a 12-megapixel photo would have
     taken 47,000 passes; the floor is the engine's own smallest tile (engine.MIN_TILE)."""
-    from deblur_cli.engine import MIN_TILE
+    from deblur_cli.network.engine import MIN_TILE
 
     src = _photo(tmp_path / "photos")
     before = _tree(tmp_path / "photos")
@@ -1475,7 +1476,7 @@ def test_video_of_a_still_image_is_refused(tmp_path, weights, suffix):
 def test_video_of_an_animated_gif_is_still_planned(tmp_path):
     """The still-image check leaves animated GIFs alone: they are short videos."""
     pytest.importorskip("av")
-    from deblur_cli import video
+    from deblur_cli.tools import video
 
     frames = [Image.fromarray(_u8((32, 48, 3), seed=i)) for i in range(3)]
     src = tmp_path / "anim.gif"

@@ -1,4 +1,4 @@
-"""Tests for deblur_cli.datasets: layout detection and its errors, pairing, crops, on-the-fly blur."""
+"""Tests for deblur_cli.data.datasets: layout detection and its errors, pairing, crops, on-the-fly blur."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deblur_cli.datasets import (
+from deblur_cli.data.datasets import (
     EXPECTED,
     PairedDataset,
     SharpFolderDataset,

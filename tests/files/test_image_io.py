@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin
 
-from deblur_cli import image_io
+from deblur_cli.files import image_io
 from deblur_cli.errors import InputError, OutputError, UsageError
-from deblur_cli.fsutil import TMP_PREFIX
-from deblur_cli.image_io import (
+from deblur_cli.files.fsutil import TMP_PREFIX
+from deblur_cli.files.image_io import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_SUFFIXES,
     SUPPORTED_SUFFIXES,

@@ -1,4 +1,4 @@
-"""Tests for deblur_cli.paths: the one output rule set and the one folder walker."""
+"""Tests for deblur_cli.files.paths: the one output rule set and the one folder walker."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from deblur_cli import fsutil
+from deblur_cli.files import fsutil
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.paths import (
+from deblur_cli.files.paths import (
     FileSet,
     check_distinct,
     check_image_output,

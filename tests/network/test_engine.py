@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import deblur_cli.engine as engine
-from deblur_cli.engine import (
+import deblur_cli.network.engine as engine
+from deblur_cli.network.engine import (
     DEFAULT_OVERLAP,
     Deblurrer,
     InferenceOptions,
@@ -17,8 +17,8 @@ from deblur_cli.engine import (
     resolve_precision,
 )
 from deblur_cli.errors import ResourceError, UsageError
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
-from deblur_cli.tiling import fit_tile
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.tiling import fit_tile
 
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 CPU32 = InferenceOptions(device="cpu", precision="fp32")

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from deblur_cli.model import (
+from deblur_cli.network.model import (
     COMBINATIONS,
     LITE_CONFIG,
     AttentiveDeblurNet,
@@ -119,7 +119,7 @@ def test_config_round_trip_and_validation():
 
 
 def test_presets_live_next_to_the_model() -> None:
-    from deblur_cli.model import LITE_CONFIG, MODEL_PRESETS, ModelConfig, model_preset
+    from deblur_cli.network.model import LITE_CONFIG, MODEL_PRESETS, ModelConfig, model_preset
 
     assert MODEL_PRESETS["paper"] == ModelConfig() and MODEL_PRESETS["lite"] == LITE_CONFIG
     assert model_preset("lite") is LITE_CONFIG

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deblur_cli.tiling import (
+from deblur_cli.network.tiling import (
     Stitcher,
     Tile,
     blend_window,
@@ -199,7 +199,7 @@ def test_padded_size() -> None:
 
 @pytest.mark.parametrize("h, w", [(1, 1), (5, 16), (17, 3), (32, 32)])
 def test_pad_to_multiple_reflects_like_torch_and_crops_back(h: int, w: int) -> None:
-    from deblur_cli.tiling import pad_to_multiple
+    from deblur_cli.network.tiling import pad_to_multiple
 
     rgb = np.random.default_rng(h * 100 + w).random((h, w, 3), dtype=np.float32)
     padded = pad_to_multiple(rgb, 16)

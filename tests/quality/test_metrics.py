@@ -19,8 +19,8 @@ from skimage import data as skdata
 from skimage.filters import gaussian
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from deblur_cli import metrics
-from deblur_cli.metrics import MS_SSIM_WEIGHTS, ms_ssim, psnr, ssim, ssim_and_ms_ssim
+from deblur_cli.quality import metrics
+from deblur_cli.quality.metrics import MS_SSIM_WEIGHTS, ms_ssim, psnr, ssim, ssim_and_ms_ssim
 
 SSIM_TOL = 1e-7
 PSNR_TOL_DB = 1e-6

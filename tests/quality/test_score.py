@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from deblur_cli import score
+from deblur_cli.quality import score
 from deblur_cli.cli import app
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
 
@@ -172,7 +172,7 @@ def test_score_command_errors(tmp_path: Path) -> None:
 def tiny_weights(tmp_path: Path) -> Path:
     import torch
 
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
     from deblur_cli.weights import save_weights
     from tests.conftest import TINY
 

@@ -11,12 +11,12 @@ from deblur_cli.errors import UsageError
 from deblur_cli.synthesis import (
     SynthesisConfig,
     _plan_motion,
-    _subframes,
     random_trajectory,
     sample_strength,
     synthesize,
 )
-from deblur_cli.synthesis_render import _blob_alpha, _blob_box, _degrade, _project
+from deblur_cli.synthesis.blur import _subframes
+from deblur_cli.synthesis.render import _blob_alpha, _blob_box, _degrade, _project
 
 CLEAN = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0)  # blur only, so outputs can be compared exactly
 NO_OBJECTS = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0)
@@ -222,7 +222,7 @@ from deblur_cli.synthesis import (  # noqa: E402
     random_region,
     strength_class,
 )
-from deblur_cli.synthesis_render import _jpeg_round_trip  # noqa: E402
+from deblur_cli.synthesis.render import _jpeg_round_trip  # noqa: E402
 
 STILL = SynthesisConfig(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0, max_shake_px=0.0, max_rotation_deg=0.0)
 
@@ -379,8 +379,9 @@ def test_mild_medium_strength_shape_and_classes() -> None:
 
 
 def test_motion_names_stay_importable_from_synthesis() -> None:
-    """The camera paths and motion plan live in synthesis_motion; synthesis re-exports the same objects."""
-    from deblur_cli import synthesis, synthesis_motion
+    """The camera paths and motion plan live in synthesis.motion; the package re-exports the same objects."""
+    from deblur_cli import synthesis
+    from deblur_cli.synthesis import motion as synthesis_motion
 
     for name in ("random_trajectory", "family_trajectory", "TRAJECTORY_FAMILIES", "OBJECT_SHAPES", "_plan_motion"):
         assert getattr(synthesis, name) is getattr(synthesis_motion, name)

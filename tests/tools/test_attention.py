@@ -1,4 +1,4 @@
-"""Tests for deblur_cli.attention (attention maps) and deblur_cli.colormaps."""
+"""Tests for deblur_cli.tools.attention (attention maps) and deblur_cli.tools.colormaps."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deblur_cli.attention import (
+from deblur_cli.tools.attention import (
     DEFAULT_BLOCKS,
     AttentionOptions,
     all_blocks,
@@ -23,9 +23,9 @@ from deblur_cli.attention import (
     parse_blocks,
     render_overlay,
 )
-from deblur_cli.colormaps import COLORMAPS, apply_colormap, colormap_lut, colormap_names
+from deblur_cli.tools.colormaps import COLORMAPS, apply_colormap, colormap_lut, colormap_names
 from deblur_cli.errors import InputError, OutputError, ResourceError, UsageError
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
 TINY = ModelConfig(widths=(16, 16, 16), kernel_size=3, blocks_per_group=3)
 NO_DECODER_SA = ModelConfig(

@@ -1,4 +1,4 @@
-"""`deblur doctor` / deblur_cli.doctor: the bug-report screen."""
+"""`deblur doctor` / deblur_cli.tools.doctor: the bug-report screen."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from deblur_cli import __version__, doctor
+from deblur_cli import __version__
+from deblur_cli.tools import doctor
 from deblur_cli.cli import app
-from deblur_cli.engine import cpu_has_native_bf16
+from deblur_cli.network.engine import cpu_has_native_bf16
 from deblur_cli.errors import EXIT_FAILURES, EXIT_WEIGHTS
 from deblur_cli.weights import registry, save_weights
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 runner = CliRunner()
 

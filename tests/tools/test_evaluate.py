@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from deblur_cli.errors import DataError, OutputError, UsageError
-from deblur_cli.evaluate import (
+from deblur_cli.tools.evaluate import (
     PSNR_CAP_DB,
     EvalOptions,
     EvalReport,
@@ -22,7 +22,7 @@ from deblur_cli.evaluate import (
     plan_evaluate,
     run_evaluate,
 )
-from deblur_cli.metrics import ms_ssim, psnr, ssim
+from deblur_cli.quality.metrics import ms_ssim, psnr, ssim
 
 H, W = 40, 48  # two MS-SSIM scales fit
 LAYOUT = {"seqA": ["000001", "000002"], "seqB": ["000007"]}
@@ -248,8 +248,8 @@ def test_existing_saved_images_need_overwrite(gopro: Path, tmp_path: Path):
 
 
 def test_flat_layout_and_real_inference_engine(tmp_path: Path, tiny_config):
-    from deblur_cli.engine import Deblurrer, InferenceOptions
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.engine import Deblurrer, InferenceOptions
+    from deblur_cli.network.model import AttentiveDeblurNet
 
     root = tmp_path / "flat"
     for k in range(2):

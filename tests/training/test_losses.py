@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from deblur_cli.losses import gradient_loss, multiscale_loss
+from deblur_cli.training.losses import gradient_loss, multiscale_loss
 
 
 def test_loss_is_zero_for_identical_images():
@@ -26,7 +26,7 @@ def test_gradient_loss_ignores_constant_offset():
 
 
 def test_charbonnier_fft_and_psnr_losses():
-    from deblur_cli.losses import charbonnier_fft_loss, fft_l1, psnr_loss, training_loss
+    from deblur_cli.training.losses import charbonnier_fft_loss, fft_l1, psnr_loss, training_loss
 
     sharp = torch.rand(2, 3, 16, 16)
     assert fft_l1(sharp, sharp).item() == 0.0

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from deblur_cli.errors import UsageError
-from deblur_cli.model import ModelConfig
+from deblur_cli.network.model import ModelConfig
 from deblur_cli.training import (
     SeededSamples,
     StepSampler,
@@ -187,7 +187,7 @@ TINY_RES = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1, glo
 def test_untrained_network_with_identity_start_returns_its_input(tmp_path):
     data = _pairs(tmp_path / "data")
     _, model = train(_cfg(model=TINY_RES, steps=1, lr=1e-9, ema_decay=0.0), data, tmp_path / "run")
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
     from deblur_cli.training import identity_start
 
     fresh = AttentiveDeblurNet(TINY_RES)
@@ -199,7 +199,7 @@ def test_untrained_network_with_identity_start_returns_its_input(tmp_path):
 
 
 def test_identity_start_needs_a_global_residual():
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
     from deblur_cli.training import identity_start
 
     with pytest.raises(UsageError, match="global_residual"):
@@ -208,7 +208,7 @@ def test_identity_start_needs_a_global_residual():
 
 def test_init_zero_pads_3x3_weights_into_a_5x5_network(tmp_path):
     from deblur_cli.errors import WeightsError
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
     from deblur_cli.training import load_initial_weights
     from deblur_cli.weights import save_weights
 
@@ -228,7 +228,7 @@ def test_init_zero_pads_3x3_weights_into_a_5x5_network(tmp_path):
 
 def test_train_init_starts_from_given_weights(tmp_path):
     from deblur_cli.weights import load_state, save_weights
-    from deblur_cli.model import AttentiveDeblurNet
+    from deblur_cli.network.model import AttentiveDeblurNet
 
     data = _pairs(tmp_path / "data")
     start = AttentiveDeblurNet(TINY_RES)
@@ -338,7 +338,7 @@ def test_bad_data_or_run_folder_leaves_nothing_behind(tmp_path):
 
 @pytest.mark.parametrize("name", ["lite-cpu.toml", "k3-cpu.toml", "paper-gpu.toml"])
 def test_shipped_recipes_parse(name):
-    root = Path(__file__).resolve().parent.parent / "weights"
+    root = Path(__file__).resolve().parents[2] / "weights"
     cfg = build_config(root / name)
     assert cfg.crop % cfg.model.size_multiple == 0
     expected = {"lite-cpu.toml": ("mse_grad", (16, 32, 64), 3), "k3-cpu.toml": ("charbonnier_fft", (32, 64, 128), 3),

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.engine import Deblurrer, InferenceOptions
-from deblur_cli.image_io import load_image
-from deblur_cli.metrics import psnr
+from deblur_cli.network.engine import Deblurrer, InferenceOptions
+from deblur_cli.files.image_io import load_image
+from deblur_cli.quality.metrics import psnr
 from deblur_cli.weights import default_weights_name, get_entry, load_model, sha256_file, weights_dir
 
-VAL = Path(__file__).resolve().parent.parent / "bench" / "data" / "val"
+VAL = Path(__file__).resolve().parents[2] / "bench" / "data" / "val"
 
 
 def test_default_weights_are_registered_and_intact():

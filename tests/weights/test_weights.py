@@ -10,7 +10,7 @@ import torch
 
 from deblur_cli import weights as W
 from deblur_cli.errors import WeightsError
-from deblur_cli.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
 OTHER = ModelConfig(widths=(4, 8, 8), kernel_size=3, blocks_per_group=1)

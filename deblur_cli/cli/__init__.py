@@ -1,0 +1,18 @@
+"""The ``deblur`` command line: parse options, call the library's ``plan_*`` then ``run_*``,
+print. No checks of its own: the rules live in the library (docs/ARCHITECTURE.md).
+
+Holds ``app`` (the Typer app, option types, console, progress bars, ``_errors``: the one
+place where a ``DeblurError`` becomes one line on stderr and its exit code) < the
+commands: ``commands`` (image, batch, attention-map, evaluate, make-pairs, doctor and
+:func:`main`), ``train``, ``weights`` (``deblur weights ...``), ``media`` (score, video,
+export-onnx). torch is imported inside commands only.
+
+Offers :data:`app` and :func:`main` (the ``deblur`` console script and ``python -m
+deblur_cli``). Nothing in the library imports this package.
+
+May import: the library, serve.
+"""
+
+from deblur_cli.cli.commands import app, main
+
+__all__ = ["app", "main"]
