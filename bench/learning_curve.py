@@ -12,6 +12,14 @@ A run that was resumed may log a step twice: the later line wins. Gain = psnr - 
 Colour = run, line style = set (solid: ``val``; dashed: other sets). Drawn with Pillow only.
 It also prints each curve's last gain and its slope over the last two CPU-hours
 (dB per CPU-hour), the stopping rule of issue 10.
+
+Weights are trained in stages (each run ``--init`` from the one before) and each run's log
+restarts at 0 CPU-hours. ``--chain`` puts the runs end to end (run k starts where run k-1's
+last point ended) and ``--history bench/data/weights_lineage.tsv`` adds the stages whose logs
+are gone (columns ``stage``, ``cpu_hours``, ``set``, ``gain_db``, cumulative hours), so the x
+axis is the total CPU time spent on the weights since training began (issue 18, part 4):
+
+    python bench/learning_curve.py RUN1 RUN2 --chain --history bench/data/weights_lineage.tsv
 """
 
 from __future__ import annotations
@@ -76,6 +84,35 @@ def curves_from_log(records: list[dict], run: str) -> list[Curve]:
                 by_set.setdefault(name, {})[int(step)] = (float(hours), float(value) - float(base), int(step))
     names = sorted(by_set, key=lambda n: (n != "val", n))
     return [Curve(run, n, tuple(sorted(by_set[n].values()))) for n in names]
+
+
+def read_history(path: Path) -> list[Curve]:
+    """Curves of earlier stages from a TSV (``stage cpu_hours set gain_db``; ``#`` lines are comments).
+
+    Points of one stage and set form one curve; their hours are cumulative (x as plotted). Steps are
+    unknown there and recorded as -1.
+    """
+    points: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+    lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    header = lines[0].split("\t") if lines else []
+    if header[:4] != ["stage", "cpu_hours", "set", "gain_db"]:
+        raise ValueError(f"{path}: expected the columns stage, cpu_hours, set, gain_db")
+    for ln in lines[1:]:
+        stage, hours, set_name, gain = ln.split("\t")[:4]
+        points.setdefault((stage, set_name), []).append((float(hours), float(gain), -1))
+    return [Curve(stage, set_name, tuple(sorted(pts))) for (stage, set_name), pts in points.items()]
+
+
+def chain(curves_per_run: list[list[Curve]], start_hours: float = 0.0) -> list[Curve]:
+    """Shift each run's curves so that run k starts where run k-1's latest point ended (cumulative CPU-hours)."""
+    out: list[Curve] = []
+    offset = start_hours
+    for curves in curves_per_run:
+        out += [Curve(c.run, c.set_name, tuple((h + offset, g, s) for h, g, s in c.points)) for c in curves]
+        ends = [c.points[-1][0] for c in curves if c.points]
+        if ends:
+            offset += max(ends)
+    return out
 
 
 def _is_number(v) -> bool:
@@ -199,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", action="append", help="legend name per run (default: folder name)")
     ap.add_argument("--out", type=Path, default=Path("docs/images/learning_curve.png"))
     ap.add_argument("--title", default="PSNR gain vs CPU-hours")
+    ap.add_argument("--chain", action="store_true", help="runs are consecutive stages: put them end to end")
+    ap.add_argument("--history", type=Path, help="TSV of earlier stages (stage, cpu_hours, set, gain_db)")
     args = ap.parse_args(argv)
     labels = args.label or []
-    curves: list[Curve] = []
+    history = read_history(args.history) if args.history else []
+    per_run: list[list[Curve]] = []
     for i, run in enumerate(args.runs):
         log = run / "log.jsonl" if run.is_dir() else run
         if not log.is_file():
@@ -211,7 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         found = curves_from_log(read_log(log), label)
         if not found:
             print(f"warning: {log} has no validation lines yet", file=sys.stderr)
-        curves += found
+        per_run.append(found)
+    start = max((c.points[-1][0] for c in history if c.points), default=0.0)
+    if args.chain:
+        curves = history + chain(per_run, start)
+    else:
+        curves = history + [c for found in per_run for c in found]
     if not curves:
         print("error: nothing to plot", file=sys.stderr)
         return 1
@@ -221,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         slope = recent_slope(c)
         rate = f"{slope:+.3f} dB/CPU-h over the last 2 CPU-h" if slope is not None else "slope n/a"
         print(f"{c.run} {c.set_name}: step {step}, {hours:.2f} CPU-h, gain {gain:+.3f} dB, {rate}")
+    if args.chain or history:
+        for set_name in dict.fromkeys(c.set_name for c in curves):
+            merged = Curve("all stages", set_name, tuple(sorted(p for c in curves if c.set_name == set_name for p in c.points)))
+            slope = recent_slope(merged)
+            rate = f"{slope:+.3f} dB/CPU-h over the last 2 CPU-h" if slope is not None else "slope n/a"
+            print(f"all stages {set_name}: {merged.points[-1][0]:.2f} CPU-h in all, {rate}")
     print(f"wrote {args.out}")
     return 0
 

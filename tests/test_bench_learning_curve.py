@@ -77,3 +77,28 @@ def test_main_fails_cleanly_without_points(tmp_path, capsys):
     assert lc.main([str(tmp_path / "r"), "--out", str(tmp_path / "x.png")]) == 1
     assert not (tmp_path / "x.png").exists()
     assert lc.main([str(tmp_path / "missing")]) == 2
+
+
+def test_history_and_chain_put_stages_end_to_end(tmp_path, capsys):
+    hist = tmp_path / "lineage.tsv"
+    hist.write_text("# earlier stages\nstage\tcpu_hours\tset\tgain_db\nold\t1.0\tval\t0.2\nold\t2.0\tval\t0.4\n")
+    _write_log(tmp_path / "r1", [_val(0, 0.0, 30.4), _val(100, 0.5, 30.5)])
+    _write_log(tmp_path / "r2", [_val(0, 0.0, 30.5), _val(100, 1.0, 30.9)])
+    history = lc.read_history(hist)
+    assert [(c.run, c.points) for c in history] == [("old", ((1.0, 0.2, -1), (2.0, 0.4, -1)))]
+    runs = [lc.curves_from_log(lc.read_log(tmp_path / r / "log.jsonl"), r) for r in ("r1", "r2")]
+    chained = lc.chain(runs, start_hours=2.0)
+    assert [p[0] for c in chained for p in c.points] == pytest.approx([2.0, 2.5, 2.5, 3.5])
+    out = tmp_path / "curve.png"
+    rc = lc.main([str(tmp_path / "r1"), str(tmp_path / "r2"), "--chain", "--history", str(hist), "--out", str(out)])
+    assert rc == 0 and out.is_file()
+    text = capsys.readouterr().out
+    assert "r2 val: step 100, 3.50 CPU-h, gain +0.900 dB" in text
+    assert "all stages val: 3.50 CPU-h in all" in text
+
+
+def test_history_with_the_wrong_columns_is_refused(tmp_path):
+    hist = tmp_path / "bad.tsv"
+    hist.write_text("name\thours\ngain\t1\n")
+    with pytest.raises(ValueError, match="expected the columns"):
+        lc.read_history(hist)
