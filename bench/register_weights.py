@@ -44,7 +44,7 @@ def main() -> None:
     })
     if args.default or registry.get("default") is None:
         registry["default"] = args.name
-    with atomic_path(reg_path) as tmp:
+    with atomic_path(reg_path, overwrite=True) as tmp:  # the registry is rewritten in place
         tmp.write_text(json.dumps(registry, indent=2) + "\n")
     print(f"registered {args.name}: step {step}, sha256 {sha}")
 

@@ -90,7 +90,7 @@ def write_pair(out_dir: Path, photo: str, name: str, blurry: np.ndarray, sharp: 
     for sub, img in (("blur", blurry8), ("sharp", sharp8)):
         folder = Path(out_dir) / photo / sub
         folder.mkdir(parents=True, exist_ok=True)
-        save_image(img, folder / f"{name}.png")
+        save_image(img, folder / f"{name}.png", overwrite=True)  # regenerating a set replaces it
     return float(psnr(blurry8, sharp8))
 
 

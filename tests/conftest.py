@@ -23,6 +23,13 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache folder: downloads and the record of written outputs
+    (deblur_cli.files.ledger) never reach the user's cache, nor pass from test to test."""
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path_factory.mktemp("deblur-cache")))
+
+
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return TINY

@@ -8,6 +8,7 @@ Shared parts (app, option types, console, error mapping) are in :mod:`deblur_cli
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import warnings
@@ -80,7 +81,7 @@ def image_cmd(
             notes: list[tuple[Path, str]] = []
             (written,) = run_image(deblurrer, plan, progress=_tile_callback(progress, task), on_note=lambda p, n: notes.append((p, n)))
         console.print(f"[green]wrote[/] {_printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]", soft_wrap=True)
-        _print_failures("note:", notes)
+        _print_failures("note:", [*plan.notes, *notes])
 
 
 @app.command("batch")
@@ -135,12 +136,12 @@ def _run_batch(deblurrer, plan, keep=None) -> None:
 
         result = run_batch(deblurrer, plan, progress=on_event, keep=keep)
         progress.update(tiles, visible=False)
-    _batch_summary(result, getattr(plan, "skipped", ()))
+    _batch_summary(result, getattr(plan, "skipped", ()), getattr(plan, "notes", ()))
     if not result.ok:
         raise typer.Exit(EXIT_FAILURES)
 
 
-def _batch_summary(result, unsupported=()) -> None:
+def _batch_summary(result, unsupported=(), plan_notes=()) -> None:
     table = Table(title="deblur batch", show_header=True, header_style="bold")
     table.add_column("result")
     table.add_column("files", justify="right")
@@ -154,7 +155,7 @@ def _batch_summary(result, unsupported=()) -> None:
     console.print(table)
     _print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
     _print_failures("left alone", getattr(result, "left_alone", []))
-    _print_failures("note:", getattr(result, "notes", []))
+    _print_failures("note:", [*plan_notes, *getattr(result, "notes", [])])
     _print_failures("failed", result.failed)
 
 
@@ -300,10 +301,19 @@ def doctor_cmd(weights: Weights = None) -> None:
             raise WeightsError(f"weights {report.weights.spec or '(none)'}: {report.weights.message}")
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    """SIGTERM (and SIGHUP) end a run as Ctrl-C does: temporary files removed, finished
+    outputs kept, exit 130."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
     # Pillow warns about odd metadata (e.g. corrupt EXIF); the image still loads, so stay quiet.
     warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_like_ctrl_c)
     try:
         app(prog_name="deblur")
     except KeyboardInterrupt:

@@ -71,7 +71,7 @@ def score_cmd(
                 out.print(f"{s.score:.3f}  {verdict}  {_printable(s.path)}", soft_wrap=True)
             console.print(f"{sum(s.blurry for s in scored)} of {len(scored)} above threshold {threshold}")
             if json_path is not None:
-                score.write_scores_json(json_path, text)
+                score.write_scores_json(json_path, text, overwrite=overwrite)
                 console.print(f"[green]wrote[/] {_printable(json_path)}", soft_wrap=True)
         _print_failures("failed", failed)
         if failed:

@@ -82,5 +82,5 @@ def weights_export(
         check_output_file(out_file, FileSet(), overwrite)
         import torch
 
-        path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step, raw=raw)
+        path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step, raw=raw, overwrite=overwrite)
         console.print(f"[green]wrote[/] {_printable(path)} (step {done}, sha256 {sha})", soft_wrap=True)

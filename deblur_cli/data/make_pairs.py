@@ -135,7 +135,7 @@ def run_make_pairs(
     started = time.time()
     make_folder(plan.out_dir)
     settings = json.dumps(plan.settings(), sort_keys=True).encode("utf-8")
-    atomic_write(plan.out_dir / PAIRS_MARKER, lambda f: f.write(settings))
+    atomic_write(plan.out_dir / PAIRS_MARKER, lambda f: f.write(settings), overwrite=True)  # its own marker
     failed: list[str] = []
     written = 0
     for i, (photo, name) in enumerate(zip(plan.photos, plan.names)):
@@ -236,4 +236,5 @@ def _region(image: torch.Tensor, crop: int | None, margin: int, rng: np.random.G
 def _write_pair(folder: Path, stem: str, blurry: torch.Tensor, target: torch.Tensor) -> None:
     for sub, img in (("blur", blurry), ("sharp", target)):
         make_folder(folder / sub)
-        image_io.save_picture(folder / sub / f"{stem}.png", img.permute(1, 2, 0).numpy())
+        # the pairs folder is make-pairs' own (marked, same settings): a resumed run redoes a half-written photo
+        image_io.save_picture(folder / sub / f"{stem}.png", img.permute(1, 2, 0).numpy(), overwrite=True)

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from deblur_cli.errors import OutputError, UsageError
+from deblur_cli.files import ledger
 from deblur_cli.files.fsutil import atomic_path, same_file
 from deblur_cli.files.decode import (
     MAX_PIXELS_ENV,
@@ -127,7 +128,7 @@ def load_image(path: Path, max_pixels: int | None = None) -> LoadedImage:
     alpha = None if planes.alpha is None else np.ascontiguousarray(orient(planes.alpha, orientation))
     return LoadedImage(
         path=path,
-        rgb=_to_float_rgb(colour),
+        rgb=float_rgb(colour),
         alpha=alpha,
         is_grey=colour.shape[2] == 1,
         bit_depth=planes.bit_depth,
@@ -166,8 +167,9 @@ def _resolve_limit(max_pixels: int | None) -> int:
     return max_pixels
 
 
-def _to_float_rgb(colour: np.ndarray) -> np.ndarray:
-    """H x W x (1|3) samples -> contiguous float32 H x W x 3 in [0, 1]."""
+def float_rgb(colour: np.ndarray) -> np.ndarray:
+    """H x W x (1|3) samples -> contiguous float32 H x W x 3 in [0, 1]: the one integer ->
+    float rule (8 bits / 255, 16 bits / 65535; floats as they are), for files and the API."""
     if colour.dtype == np.uint8:
         rgb = np.divide(colour, 255.0, dtype=np.float32)
     elif colour.dtype == np.uint16:
@@ -179,11 +181,14 @@ def _to_float_rgb(colour: np.ndarray) -> np.ndarray:
     return rgb
 
 
+_to_float_rgb = float_rgb  # the name deblur_cli.api imports
+
+
 # ------------------------------------------------------------------ saving
 
 
 def save_image(
-    rgb: np.ndarray, path: Path, like: LoadedImage | None = None, quality: int = 95
+    rgb: np.ndarray, path: Path, like: LoadedImage | None = None, quality: int = 95, *, overwrite: bool = False
 ) -> None:
     """Write ``rgb`` (float H x W x 3 in [0, 1]) to ``path`` atomically.
 
@@ -191,7 +196,8 @@ def save_image(
     colour, bit depth (16 bits kept for PNG/TIFF), alpha (dropped for JPEG/BMP),
     EXIF and ICC profile (JPEG, PNG, TIFF, WebP). ``quality`` (1..100) applies to
     JPEG and WebP. Raises UsageError for a bad suffix or quality, OutputError when
-    the output is the input or cannot be written; nothing is left on failure.
+    the output is the input or cannot be written; nothing is left on failure. Without
+    ``overwrite`` an existing file at ``path`` is never replaced (see :func:`atomic_path`).
     """
     path = Path(path)
     fmt = _output_format(path)
@@ -204,10 +210,11 @@ def save_image(
     if fmt == "JPEG" and exif is not None and len(exif) > _JPEG_MAX_EXIF:
         exif = None  # cannot fit one JPEG marker; dropping it beats failing
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=overwrite) as tmp:
             _encode(samples, tmp, fmt, quality, exif, icc)
     except OSError as e:
         raise OutputError(f"cannot write {show(path)}: {e.strerror or one_line(e)}") from None
+    ledger.record(path)  # so that a later run knows this file for deblur's, not the user's
 
 
 def dropped_on_save(like: LoadedImage, path: Path) -> list[str]:
@@ -227,7 +234,9 @@ def dropped_on_save(like: LoadedImage, path: Path) -> list[str]:
     return notes
 
 
-def save_picture(path: Path, picture: np.ndarray | Image.Image, quality: int = 95) -> None:
+def save_picture(
+    path: Path, picture: np.ndarray | Image.Image, quality: int = 95, *, overwrite: bool = False
+) -> None:
     """Write a plain picture (heatmap, figure, training pair) atomically; no metadata.
 
     ``picture``: an ``H x W x 3`` uint8 array, a float array in [0, 1] (quantized with
@@ -243,7 +252,7 @@ def save_picture(path: Path, picture: np.ndarray | Image.Image, quality: int = 9
     if samples.ndim == 2:
         samples = samples[..., None]
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=overwrite) as tmp:
             _encode(samples, tmp, fmt, quality, None, None)
     except OSError as e:
         raise OutputError(f"cannot write {show(path)}: {e.strerror or one_line(e)}") from None

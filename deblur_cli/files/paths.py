@@ -125,7 +125,7 @@ def split_collisions(
     for src, dst in jobs:
         key = _key(dst)
         if dst in inputs:
-            refused.append((src, f"output {dst} would replace an input; choose another output folder"))
+            refused.append((src, f"output {dst} would replace an input; {dst.name} is a photo deblur did not write: rename it or choose another output folder"))
         elif key in owner:
             refused.append((src, f"output {dst} is also the output of {owner[key]}; rename one of them"))
         else:
@@ -179,6 +179,25 @@ def normalise_format(output_format: str | None) -> str | None:
 def writable_suffix(suffix: str) -> str:
     """The input's extension when it can be written, else the lossless fallback."""
     return suffix if suffix.lower() in image_io.OUTPUT_SUFFIXES else FALLBACK_SUFFIX
+
+
+#: Folders of the system rather than the user's: an input there (``/dev/stdin``,
+#: ``/proc/self/fd/0``) gets no output next to it; the user names one with -o.
+SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
+
+
+def check_default_output_place(input_path: Path) -> None:
+    """UsageError unless an output may be written next to ``input_path`` by default: a file
+    (or folder) in a folder of the user's, not ``/dev/stdin`` or another system file."""
+    here = Path(input_path)
+    folders = {os.path.abspath(here.parent), os.path.realpath(here.parent)}
+    for folder in folders:
+        for system in SYSTEM_FOLDERS:
+            if folder == system or folder.startswith(system + "/"):
+                raise UsageError(
+                    f"{input_path} is not a file in a folder of yours (it is under {system}), so its "
+                    "result has no place next to it; name the output with -o"
+                )
 
 
 def default_output_path(input_path: Path, suffix: str = DEFAULT_SUFFIX, fmt: str | None = None) -> Path:

@@ -219,9 +219,10 @@ def check_json_output(path: Path, inputs: Iterable[Path], overwrite: bool) -> No
     check_output_file(Path(path), FileSet(inputs), overwrite)
 
 
-def write_scores_json(path: Path, text: str) -> None:
-    """Write the document atomically (a temp file renamed onto ``path``)."""
-    atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
+def write_scores_json(path: Path, text: str, *, overwrite: bool = False) -> None:
+    """Write the document atomically (a temp file renamed onto ``path``; an existing file
+    is replaced only with ``overwrite``)."""
+    atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")), overwrite=overwrite)
 
 
 __all__ = [

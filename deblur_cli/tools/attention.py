@@ -249,6 +249,7 @@ class AttentionPlan:
     arrays: dict[MapKey, Path]
     csv: Path | None
     summary: Path
+    overwrite: bool = False  # outputs checked while planning may be replaced
 
     @property
     def all_scales(self) -> bool:
@@ -297,6 +298,7 @@ def plan_attention(
         arrays={k: out_dir / f"{stem}_{t}.npy" for k, t in tags.items()} if raw else {},
         csv=out_dir / f"{stem}_channel_attention.csv" if raw and config.channel_attention else None,
         summary=out_dir / f"{stem}_attention_summary.png",
+        overwrite=overwrite,
     )
     for path in plan.all_paths():
         check_output_file(path, inputs, overwrite, create_folder=True)
@@ -330,16 +332,16 @@ def run_attention(
     heatmaps: dict[MapKey, np.ndarray] = {}
     for key in plan.keys:
         heatmaps[key] = render_heatmap(spatial[key], options.colormap, options.normalize)
-        image_io.save_picture(plan.heatmaps[key], heatmaps[key])
+        image_io.save_picture(plan.heatmaps[key], heatmaps[key], overwrite=plan.overwrite)
         step(plan.heatmaps[key])
-        image_io.save_picture(plan.overlays[key], render_overlay(rgb, heatmaps[key]), quality=JPEG_QUALITY)
+        image_io.save_picture(plan.overlays[key], render_overlay(rgb, heatmaps[key]), quality=JPEG_QUALITY, overwrite=plan.overwrite)
         step(plan.overlays[key])
         if options.raw:
             values = spatial[key].astype(np.float32)
-            atomic_write(plan.arrays[key], lambda f, v=values: np.save(f, v, allow_pickle=False))
+            atomic_write(plan.arrays[key], lambda f, v=values: np.save(f, v, allow_pickle=False), overwrite=plan.overwrite)
             step(plan.arrays[key])
     if plan.csv is not None:
-        atomic_write(plan.csv, lambda f: f.write(channel_csv(channel)))
+        atomic_write(plan.csv, lambda f: f.write(channel_csv(channel)), overwrite=plan.overwrite)
         step(plan.csv)
     elif options.raw:
         result.notes.append("the model has no channel attention; no channel CSV written")
@@ -347,7 +349,7 @@ def run_attention(
     legend = f"{options.colormap}; {stretch}; labels give each map's min-max"
     rows = summary_rows(rgb, deblurred, heatmaps, spatial, plan.all_scales)
     figure = render_summary(rows, f"{plan.image.name}: spatial attention", options.colormap, legend)
-    image_io.save_picture(plan.summary, figure)
+    image_io.save_picture(plan.summary, figure, overwrite=plan.overwrite)
     step(plan.summary)
     if plan.all_scales:
         finest = model.config.num_scales - 1

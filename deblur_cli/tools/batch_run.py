@@ -186,7 +186,7 @@ class BatchRun:
 
     def save(self, item: _Computed) -> Outcome:
         try:
-            image_io.save_image(item.sharp, item.dst, like=item.image, quality=self.quality)
+            image_io.save_image(item.sharp, item.dst, like=item.image, quality=self.quality, overwrite=self.overwrite)
             self.result.notes.extend((item.src, n) for n in image_io.dropped_on_save(item.image, item.dst))
         except BaseException as e:  # noqa: BLE001 - in the saver thread nothing may escape
             return Outcome("file_failed", item.src, item.dst, _failure_message(e))

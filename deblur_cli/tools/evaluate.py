@@ -106,12 +106,12 @@ class EvalReport:
         }
         return _finite_or_none(doc)
 
-    def write_json(self, path: Path) -> None:
+    def write_json(self, path: Path, *, overwrite: bool = False) -> None:
         """Write :meth:`to_json` atomically (strict JSON: no NaN or Infinity)."""
         text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
-        atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
+        atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")), overwrite=overwrite)
 
-    def write_csv(self, path: Path) -> None:
+    def write_csv(self, path: Path, *, overwrite: bool = False) -> None:
         """Write one row per image atomically; columns ``sequence, name`` then :data:`METRICS`."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -120,7 +120,7 @@ class EvalReport:
             row = asdict(score)
             writer.writerow([row["sequence"], row["name"], *(_csv_number(row[m]) for m in METRICS)])
         data = buf.getvalue().encode("utf-8")
-        atomic_write(Path(path), lambda f: f.write(data))
+        atomic_write(Path(path), lambda f: f.write(data), overwrite=overwrite)
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ class EvalPlan:
     saves: tuple[Path, ...] | None  # one per pair, under options.save_dir
     json_path: Path | None = None
     csv_path: Path | None = None
+    overwrite: bool = False  # outputs checked while planning may be replaced
 
 
 def plan_evaluate(
@@ -163,21 +164,21 @@ def plan_evaluate(
         for path in saves:
             check_output_file(path, inputs, options.overwrite, create_folder=True)
     check_distinct([*reports, *((Path(p.blur), s) for p, s in zip(pairs, saves or ()))])
-    return EvalPlan(tuple(pairs), saves, json_path, csv_path)
+    return EvalPlan(tuple(pairs), saves, json_path, csv_path, options.overwrite)
 
 
 def run_evaluate(deblur: DeblurFn, plan: EvalPlan, progress: Progress | None = None) -> EvalReport:
     """Score every pair of a plan; then write its JSON and CSV reports (atomically)."""
     scores: list[ImageScore] = []
     for i, pair in enumerate(plan.pairs):
-        scores.append(_score_pair(deblur, pair, plan.saves[i] if plan.saves else None))
+        scores.append(_score_pair(deblur, pair, plan.saves[i] if plan.saves else None, plan.overwrite))
         if progress is not None:
             progress(i + 1, len(plan.pairs))
     report = EvalReport(scores)
     if plan.json_path is not None:
-        report.write_json(plan.json_path)
+        report.write_json(plan.json_path, overwrite=plan.overwrite)
     if plan.csv_path is not None:
-        report.write_csv(plan.csv_path)
+        report.write_csv(plan.csv_path, overwrite=plan.overwrite)
     return report
 
 
@@ -196,7 +197,7 @@ def evaluate(
     return run_evaluate(deblur, plan_evaluate(data_dir, options), progress)
 
 
-def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_to: Path | None) -> ImageScore:
+def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_to: Path | None, overwrite: bool = False) -> ImageScore:
     loaded = image_io.load_image(pair.blur)
     blurry = loaded.rgb
     sharp = image_io.load_image(pair.sharp).rgb
@@ -208,7 +209,7 @@ def _score_pair(deblur: DeblurFn, pair: datasets.Pair, save_to: Path | None) -> 
     out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
     if save_to is not None:  # PNG with the blurry input's bit depth and metadata
         make_folder(save_to.parent)
-        image_io.save_image(out, save_to, like=loaded)
+        image_io.save_image(out, save_to, like=loaded, overwrite=overwrite)
     ssim_out, ms_out = ssim_and_ms_ssim(out, sharp)
     ssim_in, ms_in = ssim_and_ms_ssim(blurry, sharp)
     return ImageScore(

@@ -127,7 +127,7 @@ def export_onnx(
         kwargs["dynamo"] = False
     psnr = None
     size = (88, 120)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         with warnings.catch_warnings():
             # The size-multiple check in forward() is traced as a constant: padding guarantees it.
             warnings.simplefilter("ignore")

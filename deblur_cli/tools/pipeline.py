@@ -32,10 +32,12 @@ from deblur_cli.tools.batch_run import (
 )
 from deblur_cli.errors import InputError, OutputError, UsageError
 from deblur_cli.files.fsutil import make_folder, remove_stale_temps
+from deblur_cli.files.ledger import Written
 from deblur_cli.files.paths import OUTPUT_MARKER as _OUTPUT_MARKER
 from deblur_cli.files.paths import (
     DEFAULT_SUFFIX,
     FileSet,
+    check_default_output_place,
     check_distinct,
     check_image_output,
     check_output_file,
@@ -102,6 +104,7 @@ class Plan:
     out_dir: Path | None = None
     mark: bool = False
     skipped: tuple[Path, ...] = ()  # files in the input tree that are not supported images
+    notes: tuple[tuple[Path, str], ...] = ()  # (input, why it is left out) for the user to read
 
     @property
     def outputs(self) -> list[Path]:
@@ -148,15 +151,36 @@ def plan_image(
         check_output_folder(folder, FileSet(sources))
         jobs = [(s, output_in_folder(s, folder, options.suffix, fmt)) for s in sources]
     elif output is None:
+        for src in sources:
+            check_default_output_place(src)
         jobs = [(s, default_output_path(s, options.suffix, fmt)) for s in sources]
     else:
         jobs = [(sources[0], Path(output))]
-    inputs_set = FileSet(sources)
+    jobs, notes = _leave_out_earlier_results(jobs)
+    inputs_set = FileSet(src for src, _ in jobs)
     for _, dst in jobs:
         check_output_file(dst, inputs_set, options.overwrite, create_folder=folder is not None)
         check_image_output(dst)
     check_distinct(jobs)
-    return Plan(tuple(jobs), options, out_dir=folder)
+    return Plan(tuple(jobs), options, out_dir=folder, notes=notes)
+
+
+def _leave_out_earlier_results(
+    jobs: list[tuple[Path, Path]],
+) -> tuple[list[tuple[Path, Path]], tuple[tuple[Path, str], ...]]:
+    """Inputs that deblur wrote (recorded, not guessed from the name) as the output another
+    input of this run writes again: ``deblur *.jpg`` run a second time picks up the first
+    run's results, which are that run's outputs, not photos to deblur."""
+    outputs = FileSet(dst for _, dst in jobs)
+    written = Written()
+    kept, notes = [], []
+    for src, dst in jobs:
+        owner = outputs.find(src)
+        if owner is not None and src in written and len(jobs) > 1:
+            notes.append((src, "left out: deblur wrote it in an earlier run as the output of another input given here"))
+        else:
+            kept.append((src, dst))
+    return kept, tuple(notes)
 
 
 def _unique(paths: list[Path]) -> list[Path]:
@@ -201,7 +225,7 @@ def run_image(
     for src, dst in plan.jobs:
         loaded = image_io.load_image(src, max_pixels=plan.options.max_pixels)
         sharp = deblurrer.run(loaded.rgb, progress=progress)
-        image_io.save_image(sharp, dst, like=loaded, quality=plan.options.quality)
+        image_io.save_image(sharp, dst, like=loaded, quality=plan.options.quality, overwrite=plan.options.overwrite)
         written.append(dst)
         for note in image_io.dropped_on_save(loaded, dst) if on_note is not None else ():
             on_note(src, note)
@@ -232,7 +256,9 @@ def plan_batch(in_dir: Path, out_dir: Path | None = None, options: SaveOptions =
 
     Outputs mirror the subfolders under ``out_dir`` (default: sibling ``<in_dir>_deblurred``);
     ``out_dir`` equal to ``in_dir`` writes ``<stem><suffix><ext>`` next to each input and
-    leaves earlier results (names ending in the suffix) alone. An output folder inside the
+    leaves earlier results alone: files deblur recorded writing (:mod:`deblur_cli.files.ledger`),
+    never judged by their name; a user's own ``x_deblurred.jpg`` is a photo, and ``x.jpg``,
+    whose output it would be, is listed as failed. An output folder inside the
     input tree is left out of the walk; it must be new, empty or an earlier output folder
     (marked), so that a user's photos there are never taken for results. Folders that
     cannot be read and outputs that would collide with an input or another output are
@@ -243,6 +269,8 @@ def plan_batch(in_dir: Path, out_dir: Path | None = None, options: SaveOptions =
         raise InputError(f"input folder not found: {in_dir}")
     if not in_dir.is_dir():
         raise InputError(f"not a folder: {in_dir} (use 'deblur image' for one file)")
+    if out_dir is None:
+        check_default_output_place(in_dir)
     out_dir = default_batch_output(in_dir) if out_dir is None else Path(out_dir)
     fmt = normalise_format(options.output_format)
     if "/" in options.suffix or os.sep in options.suffix:
@@ -255,11 +283,12 @@ def plan_batch(in_dir: Path, out_dir: Path | None = None, options: SaveOptions =
     if inside:
         _check_nested_output(in_dir, out_dir)
     walk = walk_images(in_dir, exclude=[] if in_place else [out_dir])
+    written = Written() if in_place else None
     found = []
     for src in walk.images:
-        if in_place:
-            if src.stem.endswith(options.suffix):
-                continue  # an output of an earlier run
+        if written is not None:
+            if src in written:
+                continue  # a result of an earlier run: deblur recorded writing it (never judged by name)
             found.append((src, default_output_path(src, options.suffix, fmt)))
         else:
             rel = src.parent.relative_to(in_dir)
@@ -316,7 +345,7 @@ def run_batch(
         if plan.mark and not (plan.out_dir / OUTPUT_MARKER).exists():
             from deblur_cli.files.fsutil import atomic_write
 
-            atomic_write(plan.out_dir / OUTPUT_MARKER, lambda f: f.write(b"written by deblur batch\n"))
+            atomic_write(plan.out_dir / OUTPUT_MARKER, lambda f: f.write(b"written by deblur batch\n"), overwrite=True)
         remove_stale_temps({plan.out_dir} | {dst.parent for dst in plan.outputs}, before=started)
     o = plan.options
     run = BatchRun(deblurrer, o.quality, o.max_pixels, o.overwrite, len(plan.jobs) + len(plan.problems), progress, keep)

@@ -293,7 +293,7 @@ def deblur_video(
     report = _Reporter(plan.expected_frames, progress, started)
     report(0)
     try:
-        with atomic_path(plan.output) as tmp, _open_input(av, plan.input) as src:
+        with atomic_path(plan.output, overwrite=opts.overwrite) as tmp, _open_input(av, plan.input) as src:
             with av.open(str(tmp), "w") as dst:
                 counts = Transcoder(
                     av, src, dst, deblurrer.run, encoding,

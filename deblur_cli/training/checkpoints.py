@@ -82,7 +82,7 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], cfg: TrainC
         "rng": rng_state(),
         **state,
     }
-    with atomic_path(final) as tmp:
+    with atomic_path(final, overwrite=True) as tmp:  # the run's own files
         torch.save(payload, tmp)
     for old in checkpoint_paths(run_dir)[cfg.keep_checkpoints:]:
         old.unlink(missing_ok=True)
@@ -118,6 +118,7 @@ def export_weights(
     dtype: torch.dtype | None = None,
     step: int | None = None,
     raw: bool = False,
+    overwrite: bool = False,
 ) -> tuple[Path, int, str]:
     """Write a checkpoint's weights (its EMA weights when it has them, unless ``raw``) as a
     safetensors file usable with ``--weights``. Returns (path, step, sha256)."""
@@ -128,7 +129,7 @@ def export_weights(
     model = AttentiveDeblurNet(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"] if which == "model" else ckpt["ema"]["model"], strict=True)
     meta = {"deblur.step": str(ckpt["step"]), "deblur.checkpoint": path.name, "deblur.weights": which}
-    sha = save_weights(model, Path(out), metadata=meta, dtype=dtype)
+    sha = save_weights(model, Path(out), metadata=meta, dtype=dtype, overwrite=overwrite)
     return Path(out), int(ckpt["step"]), sha
 
 

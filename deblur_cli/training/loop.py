@@ -121,7 +121,7 @@ def _trim_log(log_path: Path, step: int) -> None:
                 kept.append(line)
         except json.JSONDecodeError:
             continue  # a line cut by a kill
-    with atomic_path(log_path) as tmp:
+    with atomic_path(log_path, overwrite=True) as tmp:  # the run's own log
         tmp.write_text("".join(k + "\n" for k in kept))
 
 
@@ -141,7 +141,7 @@ def prepare_run_dir(run_dir: Path, cfg: TrainConfig) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (run_dir / "checkpoints").glob(f"{TMP_PREFIX}*"):  # left by a run killed mid-save
         stale.unlink(missing_ok=True)
-    with atomic_path(run_dir / "train_config.json") as tmp:
+    with atomic_path(run_dir / "train_config.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 from pathlib import Path
 from collections.abc import Callable
@@ -16,20 +15,11 @@ from urllib.parse import unquote, urlsplit
 
 from deblur_cli.errors import DeblurError, WeightsError
 from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.files.ledger import ENV_CACHE_DIR, cache_dir
 from deblur_cli.progress import Progress
 from deblur_cli.weights.formats import CHUNK, one_line, sha256_file
 
-ENV_CACHE_DIR = "DEBLUR_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """User cache folder: ``$DEBLUR_CACHE_DIR`` when set, else the platformdirs default."""
-    override = os.environ.get(ENV_CACHE_DIR, "").strip()
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("deblur", appauthor=False))
+__all__ = ["ENV_CACHE_DIR", "cache_dir", "cached_download", "download", "downloads_dir", "is_url", "url_filename"]
 
 
 def downloads_dir() -> Path:
@@ -85,7 +75,7 @@ def download(
         with contextlib.suppress(OSError):  # a stale, damaged or unusable copy: fetch it again
             final.unlink()
     try:
-        with atomic_path(final) as tmp:
+        with atomic_path(final, overwrite=True) as tmp:  # the cache's own, checked copy
             _fetch(url, tmp, expected, progress, timeout)
             _check_download(check, tmp, url)
     except DeblurError as e:

@@ -70,8 +70,12 @@ def save_weights(
     path: Path,
     metadata: dict[str, str] | None = None,
     dtype: torch.dtype | None = None,
+    *,
+    overwrite: bool = False,
 ) -> str:
     """Write ``model``'s weights as safetensors (atomically) and return the file's sha256.
+
+    An existing file at ``path`` is replaced only with ``overwrite``.
 
     The architecture config goes into the metadata as JSON so the file is self-describing.
     ``dtype=torch.float16`` (or bfloat16) halves the file; loading casts back to float32.
@@ -93,7 +97,7 @@ def save_weights(
         state[key] = t.contiguous()
     from safetensors.torch import save_file
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return sha256_file(path)
 
