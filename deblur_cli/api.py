@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from deblur_cli.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; keeps torch and PIL out of import time
     from PIL import Image
@@ -38,9 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; keeps torch and PIL out of 
 
 ImageT = TypeVar("ImageT", "np.ndarray", "Image.Image")
 ProgressFn = Callable[[int, int], None]
-
-#: PIL modes returned unchanged in mode; others are converted (see :func:`_from_pil`).
-_PIL_KEPT_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I", "F"})
 
 
 @dataclass(frozen=True)
@@ -89,10 +85,12 @@ class Deblurrer:
         """
         from deblur_cli.network import engine
 
+        from deblur_cli.network.limits import check_threads, check_tile
+
         self.options = DeblurOptions(weights, device, precision, tile, tile_overlap, threads)
+        check_threads(threads)  # the limits the command line's options check too
+        check_tile(tile, tile_overlap)
         if threads is not None:
-            if threads < 1:
-                raise UsageError(f"threads must be at least 1, got {threads}")
             import torch
 
             torch.set_num_threads(threads)
@@ -136,16 +134,21 @@ class Deblurrer:
 
         numpy: ``H x W`` (grey), ``H x W x 1``, ``H x W x 2`` (grey + alpha), ``H x W x 3``
         (RGB) or ``H x W x 4`` (RGBA); dtype ``uint8`` (0..255), ``uint16`` (0..65535) or
-        float (``float32``/``float64`` in ``[0, 1]``). PIL: modes L, LA, RGB, RGBA, I;16, I
-        (0..65535) and F ([0, 1]) come back in the same mode; 1, P, PA, CMYK, YCbCr, ... are
-        converted and come back as RGB or RGBA. Alpha passes through untouched; grey
-        stays grey (the network sees it as three equal channels, the output is their mean).
-        EXIF orientation is not applied (use ``PIL.ImageOps.exif_transpose`` first).
+        float (``float32``/``float64`` in ``[0, 1]``). PIL: decoded by the same rules as a
+        file of that mode (:mod:`deblur_cli.files.memory`); L, LA, RGB, RGBA, I;16 (I;16B
+        too), I (0..65535) and F ([0, 1]) come back in the same mode, the others as what
+        they decode to (1 as L, La as LA, P, CMYK, YCbCr as RGB or RGBA). Samples outside
+        their range (floats outside 0..1, NaN, infinity) are a UsageError, never clipped.
+        Alpha passes through untouched; grey stays grey (the network sees three equal
+        channels, the output is their mean). EXIF orientation is not applied (use
+        ``PIL.ImageOps.exif_transpose`` first).
         """
         pil = _pil_module()
         if pil is not None and isinstance(image, pil.Image):
-            samples, mode = _from_pil(image)
-            return _to_pil(self._deblur_samples(samples, progress), mode)  # type: ignore[return-value]
+            from deblur_cli.files.memory import from_pil, to_pil
+
+            samples, mode = from_pil(image)
+            return to_pil(self._deblur_samples(samples, progress), mode)  # type: ignore[return-value]
         if isinstance(image, np.ndarray):
             return self._deblur_samples(image, progress)  # type: ignore[return-value]
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
@@ -190,7 +193,7 @@ def deblur(
     return deblurrer.deblur(image, progress)
 
 
-# ---- conversions (no torch) ---------------------------------------------------------------
+# ---- conversions (no torch): the one input path of files.memory ---------------------------
 
 
 def _pil_module() -> Any:
@@ -199,77 +202,21 @@ def _pil_module() -> Any:
 
 
 def split_samples(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(colour H x W x (1|3), alpha H x W or None)`` from an array of a supported layout.
+    """See :func:`deblur_cli.files.memory.split_samples` (floats outside 0..1 are refused)."""
+    from deblur_cli.files.memory import split_samples as split
 
-    Raises UsageError for another dtype, shape or an empty array.
-    """
-    if not isinstance(samples, np.ndarray):
-        raise TypeError(f"expected a numpy array, got {type(samples).__name__}")
-    if samples.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise UsageError(f"unsupported array dtype {samples.dtype}; use uint8, uint16, float32 or float64")
-    if samples.ndim == 2:
-        samples = samples[..., None]
-    if samples.ndim != 3 or samples.shape[2] not in (1, 2, 3, 4) or samples.shape[0] < 1 or samples.shape[1] < 1:
-        raise UsageError(
-            f"unsupported image shape {samples.shape}; use H x W, or H x W x C with C = 1, 2, 3 or 4"
-        )
-    channels = samples.shape[2]
-    if channels in (2, 4):
-        return samples[..., : channels - 1], samples[..., channels - 1]
-    return samples, None
+    return split(samples)
 
 
 def to_float_rgb(colour: np.ndarray) -> np.ndarray:
-    """``H x W x (1|3)`` samples -> contiguous float32 ``H x W x 3`` in [0, 1] (grey replicated).
+    """See :func:`deblur_cli.files.memory.to_float_rgb`."""
+    from deblur_cli.files.memory import to_float_rgb as convert
 
-    Integers go through image_io's rule (the one used for files); floats are taken to be in
-    [0, 1] and clipped to it, NaN becoming 0.
-    """
-    from deblur_cli.files.image_io import _to_float_rgb  # the one integer -> float rule
-
-    if colour.dtype.kind == "f":
-        colour = np.clip(np.nan_to_num(colour.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    return np.ascontiguousarray(_to_float_rgb(colour))
+    return convert(colour)
 
 
 def join_samples(sharp: np.ndarray, alpha: np.ndarray | None, like: np.ndarray) -> np.ndarray:
-    """The engine's float32 ``H x W x 3`` back in ``like``'s dtype and layout, alpha re-attached."""
-    grey = like.ndim == 2 or like.shape[2] in (1, 2)
-    colour = sharp.mean(axis=2, keepdims=True) if grey else sharp
-    if like.dtype in (np.uint8, np.uint16):
-        from deblur_cli.files.image_io import quantize  # the one float -> integer rule
+    """See :func:`deblur_cli.files.memory.join_samples`."""
+    from deblur_cli.files.memory import join_samples as join
 
-        colour = quantize(colour, like.dtype.type)
-    else:
-        colour = np.clip(colour, 0.0, 1.0).astype(like.dtype)
-    if alpha is not None:
-        colour = np.concatenate([colour, alpha[..., None]], axis=2)
-    if like.ndim == 2:
-        colour = colour[..., 0]
-    return np.ascontiguousarray(colour)
-
-
-def _from_pil(image: Image.Image) -> tuple[np.ndarray, str]:
-    """Samples of a PIL image and the mode to return it in."""
-    mode = image.mode
-    if mode not in _PIL_KEPT_MODES:
-        has_alpha = "A" in mode or "transparency" in image.info
-        mode = "RGBA" if has_alpha else "RGB"
-        image = image.convert(mode)
-    samples = np.asarray(image)
-    if mode == "I":  # 32-bit integer grey; Pillow opens 16-bit PNGs this way
-        samples = np.clip(samples, 0, 65535).astype(np.uint16)
-    elif mode == "F":
-        samples = samples.astype(np.float32)
-    elif samples.dtype not in (np.uint8, np.uint16):  # I;16 variants as big/little-endian views
-        samples = samples.astype(np.uint16)
-    return samples, mode
-
-
-def _to_pil(samples: np.ndarray, mode: str) -> Image.Image:
-    """A PIL image of ``mode`` from samples made by :func:`join_samples`."""
-    from PIL import Image
-
-    if mode == "I":
-        samples = samples.astype(np.int32)  # 2-D int32 -> mode I
-    return Image.fromarray(samples)  # the dtype and layout pick L, LA, RGB, RGBA, I;16 or F
+    return join(sharp, alpha, like)

@@ -150,10 +150,10 @@ def test_options_are_checked(model: AttentiveDeblurNet) -> None:
 
 
 def test_tiled_run_goes_through_the_engine_tiles(model: AttentiveDeblurNet) -> None:
-    d = api.Deblurrer(model=model, device="cpu", precision="fp32", tile=32, tile_overlap=8)
+    d = api.Deblurrer(model=model, device="cpu", precision="fp32", tile=64, tile_overlap=8)
     seen: list[tuple[int, int]] = []
-    out = d(_image(48, 80), progress=lambda done, total: seen.append((done, total)))
-    assert out.shape == (48, 80, 3)
+    out = d(_image(96, 160), progress=lambda done, total: seen.append((done, total)))
+    assert out.shape == (96, 160, 3)
     assert seen[-1][0] == seen[-1][1] > 1
 
 
@@ -189,7 +189,7 @@ def test_one_call_reuses_the_loaded_model(
     b = deblur_cli.deblur(rgb8, str(path), device="cpu", precision="fp32")
     np.testing.assert_array_equal(a, b)
     assert calls == [str(path)]
-    deblur_cli.deblur(rgb8, str(path), device="cpu", precision="fp32", tile=16)
+    deblur_cli.deblur(rgb8, str(path), device="cpu", precision="fp32", tile=64)
     assert len(calls) == 2  # other options: a new Deblurrer
 
 

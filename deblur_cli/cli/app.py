@@ -38,6 +38,7 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 from deblur_cli import __version__
 from deblur_cli.tools.doctor import DISTRIBUTION
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, DeblurError
+from deblur_cli.network.limits import MIN_TILE, available_cores, check_threads, check_tile
 from deblur_cli.progress import Progress as ProgressFn
 
 if TYPE_CHECKING:
@@ -207,17 +208,26 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_hel
 Precision = Annotated[
     str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.", rich_help_panel="Model")
 ]
-#: Smallest --tile: the engine's own floor (engine.MIN_TILE, where out-of-memory retries stop;
-#: not imported, so that `deblur --help` needs no torch; tests/test_help.py checks they agree).
-#: Below it a photo takes tens of thousands of passes (12 MP, default overlap: 47,000 at
-#: tile 16 or 32, 11,500 at 64, 2,900 at 128).
-MIN_TILE = 64
+def _checked_by(check: Any) -> Any:
+    """An option callback running the library's own check (the Python API runs the same one),
+    its UsageError shown as click's usage error for the option."""
+
+    def callback(value: Any) -> Any:
+        try:
+            check(value)
+        except DeblurError as e:
+            raise typer.BadParameter(e.message) from None
+        return value
+
+    return callback
+
+
 Tile = Annotated[
     Optional[int],
-    typer.Option(min=MIN_TILE, help=f"Tile side in pixels, at least {MIN_TILE}; default: chosen from free memory.", rich_help_panel="Model"),
+    typer.Option(callback=_checked_by(check_tile), help=f"Tile side in pixels, at least {MIN_TILE}; default: chosen from free memory.", rich_help_panel="Model"),
 ]
-TileOverlap = Annotated[Optional[int], typer.Option(help="Overlap between tiles in pixels; seams are blended. \\[default: 64]", rich_help_panel="Model", show_default=False)]
-Threads = Annotated[Optional[int], typer.Option(min=1, help="CPU threads for torch (default: all cores).", rich_help_panel="Model")]
+TileOverlap = Annotated[Optional[int], typer.Option(callback=_checked_by(lambda v: check_tile(None, v)), help="Overlap between tiles in pixels; seams are blended. \\[default: 64]", rich_help_panel="Model", show_default=False)]
+Threads = Annotated[Optional[int], typer.Option(callback=_checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
 MaxPixels = Annotated[
     Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: DEBLUR_MAX_PIXELS.")

@@ -182,7 +182,7 @@ def decode_planes(im: Image.Image, path: Path, name: str) -> Planes:
         deep = _deep_planes(im, path, rawmode)
         if deep is not None:
             return deep
-    return _planes_from_mode(im, name)
+    return planes_from_mode(im, name)
 
 
 def _load(im: Image.Image, name: str) -> None:
@@ -251,8 +251,10 @@ def _swap_byte_order(rawmode: str) -> str:
     return base + ("L" if order == "B" else "B")
 
 
-def _planes_from_mode(im: Image.Image, name: str) -> Planes:
-    """Samples of a decoded image in any supported Pillow mode."""
+def planes_from_mode(im: Image.Image, name: str, wide_range: tuple[float, float, str] | None = None) -> Planes:
+    """Samples of a decoded image in any supported Pillow mode: the one rule for files and
+    for the Python API's PIL images. ``wide_range`` declares the range of mode I / F samples
+    when the image carries none (see :func:`scaled_wide_samples`)."""
     mode = im.mode
     if mode in ("1", "L"):
         return Planes(np.asarray(im.convert("L"))[..., None], None, 8)
@@ -261,7 +263,7 @@ def _planes_from_mode(im: Image.Image, name: str) -> Planes:
         return Planes(la[..., :1], la[..., 1].copy(), 8)
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in im.info
-        return _planes_from_mode(im.convert("RGBA" if has_alpha else "RGB"), name)
+        return planes_from_mode(im.convert("RGBA" if has_alpha else "RGB"), name)
     if mode in ("RGB", "RGBX", "YCbCr"):
         return Planes(np.asarray(im.convert("RGB")), None, 8)
     if mode == "RGBA":
@@ -272,7 +274,7 @@ def _planes_from_mode(im: Image.Image, name: str) -> Planes:
     if mode.startswith("I;16"):
         return Planes(np.asarray(im).astype(np.uint16)[..., None], None, 16)
     if mode in ("I", "F"):
-        return Planes(scaled_wide_samples(im, name)[..., None], None, 16)
+        return Planes(scaled_wide_samples(im, name, wide_range)[..., None], None, 16)
     raise InputError(f"{name} has an unsupported colour mode: {mode}")
 
 

@@ -181,9 +181,6 @@ def float_rgb(colour: np.ndarray) -> np.ndarray:
     return rgb
 
 
-_to_float_rgb = float_rgb  # the name deblur_cli.api imports
-
-
 # ------------------------------------------------------------------ saving
 
 

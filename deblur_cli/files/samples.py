@@ -18,29 +18,40 @@ from deblur_cli.errors import InputError
 # TIFF tags of the sample layout: BitsPerSample, SampleFormat (1 unsigned, 2 signed, 3 float),
 # SMinSampleValue, SMaxSampleValue (the range the samples use, when the writer says so).
 _BITS, _SAMPLE_FORMAT, _SMIN, _SMAX = 258, 339, 340, 341
+#: The end of the range message for a file (the API says what to pass instead).
+FILE_ADVICE = "or save it as an 8- or 16-bit image"
 
 
-def scaled_wide_samples(im: Image.Image, name: str) -> np.ndarray:
+def scaled_wide_samples(
+    im: Image.Image, name: str, declared: tuple[float, float, str] | None = None
+) -> np.ndarray:
     """32-bit integer (mode I) or float (mode F) samples as float32 in [0, 1].
 
     The range is the one the file declares: SMin/SMaxSampleValue when present, else
     0..1 for floats and the full range of the integer type (0..65535 for 16-bit data
     that Pillow widened to I, 0..2**31-1 for int32, 0..2**32-1 for uint32). Samples
     outside it (a float TIFF holding 0..255, negative integers) are refused rather than
-    clipped: clipping turned such files almost white without a word.
+    clipped: clipping turned such files almost white without a word. ``declared``
+    (low, high, kind) overrides the range, for images that come with none (the Python API's).
     """
     data = np.asarray(im, dtype=np.float64)
+    low, high, kind = declared if declared is not None else _declared_range(im)
+    check_in_range(data, low, high, kind, name)
+    return ((data - low) / (high - low)).astype(np.float32)
+
+
+def check_in_range(data: np.ndarray, low: float, high: float, kind: str, name: str) -> None:
+    """InputError unless every sample is finite and within ``low..high`` (never clipped):
+    the one range rule for 32-bit files and for float arrays and PIL images of the API."""
     if not np.isfinite(data).all():
-        raise InputError(f"{name} holds NaN or infinite samples")
-    low, high, kind = _declared_range(im)
+        raise InputError(f"{name} holds NaN or infinite samples; {kind} samples must lie in {_num(low)}..{_num(high)}")
     found_low, found_high = float(data.min()), float(data.max())
     if found_low < low or found_high > high:
         span = f"{_num(low)}..{_num(high)}"
         raise InputError(
             f"{name} has {kind} samples from {_num(found_low)} to {_num(found_high)}, outside "
-            f"the {span} its format means; rescale it to {span} or save it as an 8- or 16-bit image"
+            f"the {span} its format means; rescale it to {span} {FILE_ADVICE}"
         )
-    return ((data - low) / (high - low)).astype(np.float32)
 
 
 def _declared_range(im: Image.Image) -> tuple[float, float, str]:

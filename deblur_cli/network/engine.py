@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from deblur_cli.errors import ResourceError, UsageError
+from deblur_cli.network import limits
 from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.progress import Progress
 from deblur_cli.network.tiling import (
@@ -44,7 +45,8 @@ DEFAULT_OVERLAP = 64
 #: Fraction of the overlap the blending ramp spans (centred; see tiling.blend_window).
 BLEND_RAMP = 0.5
 #: OOM retries halve the tile down to this side; below it the run fails with ResourceError.
-MIN_TILE = 64
+#: The floor of ``--tile`` and of the API's ``tile`` too (:mod:`deblur_cli.network.limits`).
+MIN_TILE = limits.MIN_TILE
 #: Peak activation memory a CPU pass may use (the image arrays come on top), and at most
 #: this fraction of the memory the kernel reports available.
 CPU_BUDGET_BYTES = 1_500_000_000

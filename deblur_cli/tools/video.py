@@ -169,7 +169,7 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
     """Check everything before any weights are loaded: PyAV present, input readable and a
     video, output allowed (never the input, never an existing file without ``overwrite``,
     a container that takes the codec), and the requested piece inside the video."""
-    from deblur_cli.files.paths import FileSet, check_output_file
+    from deblur_cli.files.paths import FileSet, check_default_output_place, check_output_file
 
     av = import_av()
     input_path = Path(input_path)
@@ -177,6 +177,8 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
         raise InputError(f"input not found: {input_path}")
     if input_path.is_dir():
         raise InputError(f"input is a folder, not a video: {input_path}")
+    if output_path is None:
+        check_default_output_place(input_path)
     output = Path(output_path) if output_path is not None else default_video_output(input_path)
     if output.is_dir():
         output = output / default_video_output(input_path).name
