@@ -12,8 +12,12 @@
 Every arm is the base recipe (its TOML, ``[model]`` and ``[synthesis]`` included) with the same
 short schedule (``SHORT``: equal steps, so equal CPU time for one network) and one change: the
 loss, the peak learning rate or the blur-strength distribution. ``table`` reads the JSON files
-written by ``bench/validate.py --json`` and prints a Markdown table: mean gain per set, the
-gain per strength class, the worst image and the no-harm verdict.
+written by ``bench/validate.py --json`` and prints two Markdown tables: one row per arm and set
+(mean gain, the gain per strength class, the worst image and the set's no-harm verdict), then
+one row per arm with the mean gain on each of the three sets (``val``, ``val_independent``,
+``val_cross``), the worst image of any set and the landing verdict of issue 18
+(``validate.landing_verdict``, recomputed from the sets so older JSON files get it too; a set
+missing from a file reads "-" and the arm does not land).
 """
 
 from __future__ import annotations
@@ -108,6 +112,31 @@ def table(scores: dict[str, dict]) -> str:
             rows.append(
                 f"| {name} | {set_name} | {s['gain']:+.3f} | {classes} | {worst} | {'yes' if s['no_harm'] else 'no'} |"
             )
+    return "\n".join([head, *rows, "", landing_table(scores)])
+
+
+def landing_table(scores: dict[str, dict]) -> str:
+    """One row per name: mean gain on each validation set, the worst image of any set, the verdict."""
+    import validate  # bench/validate.py (imports the package's evaluation code)
+
+    names = list(validate.SET_NAMES)
+    for result in scores.values():
+        names += [n for n in result["sets"] if n not in names]
+    head = (
+        "| arm | " + " | ".join(names) + " | worst image (any set) | lands |\n|---|"
+        + "---|" * len(names) + "---|---|"
+    )
+    rows = []
+    for name, result in scores.items():
+        sets = result["sets"]
+        gains = [f"{sets[n]['gain']:+.3f}" if n in sets else "-" for n in names]
+        worst_set = min(sets, key=lambda n: sets[n]["worst"]["gain"])
+        w = sets[worst_set]["worst"]
+        verdict = validate.landing_verdict(sets)
+        rows.append(
+            f"| {name} | " + " | ".join(gains) + f" | {w['gain']:+.2f} ({worst_set}: {w['name']}) | "
+            + ("yes" if verdict["lands"] else "no") + " |"
+        )
     return "\n".join([head, *rows])
 
 

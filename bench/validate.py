@@ -1,15 +1,24 @@
-"""Score weights on both validation sets: our own synthesis and an independent blur process.
+"""Score weights on the three validation sets and give the landing verdict.
 
     python bench/validate.py lite
     python bench/validate.py ../shared/warmstart/lite-trial.safetensors --json /tmp/lite-trial.json
-    python bench/validate.py lite --data bench/data/val            # one set only
+    python bench/validate.py lite --data bench/data/val            # one set only (no verdict)
 
-For each set (``bench/data/val``: ``deblur_cli.synthesis``; ``bench/data/val_independent``:
-``bench/independent_blur.py``) it prints the mean input and output PSNR, the mean gain, the gain
-per strength class (from the set's ``pairs.tsv``), the worst per-image gain with its name, and
-SSIM / MS-SSIM. Scoring is ``deblur_cli.tools.evaluate.evaluate`` with ``deblur_cli.network.engine.Deblurrer``
-(the same path as ``deblur evaluate``). "no harm" is the bundling rule of issue 10: every class
-at or above its input and no image worse by more than 0.3 dB.
+The sets: ``bench/data/val`` (the project's synthesis on the 7 validation photos),
+``bench/data/val_independent`` (``bench/independent_blur.py`` on the same photos) and
+``bench/data/val_cross`` (``bench/independent_blur.py`` on photos of Debian packages that no
+training photo comes from). For each set it prints the mean input and output PSNR, the mean
+gain, the gain per strength class (from the set's ``pairs.tsv``), the worst per-image gain with
+its name, and SSIM / MS-SSIM. Scoring is ``deblur_cli.tools.evaluate.evaluate`` with
+``deblur_cli.network.engine.Deblurrer`` (the same path as ``deblur evaluate``).
+
+Two verdicts:
+
+* per set, "no harm" (issue 10's bundling rule): every class at or above its input and no image
+  worse by more than 0.3 dB;
+* overall, the landing rule (issue 18, ``landing_verdict``): weights land only if their mean
+  gain is positive on each of the three sets and no image of any set loses more than 0.3 dB.
+  When a set is not scored (``--data``), the verdict is "no" with that reason.
 """
 
 from __future__ import annotations
@@ -29,9 +38,13 @@ import valsets  # noqa: E402
 from deblur_cli.tools.evaluate import EvalReport, evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS: dict[str, Path] = {name: ROOT / "bench" / "data" / name for name in ("val", "val_independent")}
+SET_NAMES: tuple[str, ...] = ("val", "val_independent", "val_cross")
+SETS: dict[str, Path] = {name: ROOT / "bench" / "data" / name for name in SET_NAMES}
 METRICS = ("input_psnr", "psnr", "gain", "input_ssim", "ssim", "input_ms_ssim", "ms_ssim")
 WORST_ALLOWED_DB = -0.3
+LANDING_RULE = (
+    "mean gain > 0 dB on each of " + ", ".join(SET_NAMES) + f" and no image of any set below {WORST_ALLOWED_DB:+.1f} dB"
+)
 
 
 def summarise(report: EvalReport, manifest: dict[str, valsets.PairRow]) -> dict:
@@ -74,6 +87,32 @@ def summarise(report: EvalReport, manifest: dict[str, valsets.PairRow]) -> dict:
     return out
 
 
+def landing_verdict(results: dict[str, dict], required: tuple[str, ...] = SET_NAMES) -> dict:
+    """The landing rule of issue 18 over ``results`` (set name -> ``summarise`` output).
+
+    Lands only if every ``required`` set was scored, each scored set's mean gain is positive and
+    no image of any scored set has a gain below ``WORST_ALLOWED_DB``. Returns ``{"lands": bool,
+    "rule": str, "reasons": [str, ...]}`` (the reasons it does not land, empty when it does)."""
+    reasons = [f"{name}: not scored" for name in required if name not in results]
+    for name, s in results.items():
+        if not s["gain"] > 0:
+            reasons.append(f"{name}: mean gain {s['gain']:+.2f} dB is not positive")
+        losers = [r for r in s.get("images", []) if r["gain"] < WORST_ALLOWED_DB]
+        if losers or s["worst"]["gain"] < WORST_ALLOWED_DB:
+            count = max(len(losers), 1)
+            reasons.append(
+                f"{name}: {count} image(s) below {WORST_ALLOWED_DB:+.1f} dB, worst {s['worst']['name']} "
+                f"{s['worst']['gain']:+.2f} dB"
+            )
+    return {"lands": not reasons, "rule": LANDING_RULE, "reasons": reasons}
+
+
+def format_verdict(verdict: dict) -> str:
+    if verdict["lands"]:
+        return f"landing rule ({verdict['rule']}): LANDS"
+    return f"landing rule ({verdict['rule']}): does NOT land\n" + "\n".join(f"  - {r}" for r in verdict["reasons"])
+
+
 def _mean(values) -> float:
     vals = list(values)
     return float(np.mean(vals)) if vals else math.nan
@@ -98,7 +137,7 @@ def format_summary(name: str, s: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", help="registered weights name or a weights file path")
-    ap.add_argument("--data", type=Path, action="append", help="a set folder (repeatable; default: both sets)")
+    ap.add_argument("--data", type=Path, action="append", help="a set folder (repeatable; default: all three sets)")
     ap.add_argument("--json", type=Path, help="write all figures (and per-image rows) to this file")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32")
@@ -118,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     results = score_sets(deblurrer.run, sets)
     for name, s in results.items():
         print(format_summary(name, s))
+    verdict = landing_verdict(results)
+    print(format_verdict(verdict))
     if args.json:
-        doc = {"weights": args.weights, "precision": args.precision, "sets": results}
+        doc = {"weights": args.weights, "precision": args.precision, "sets": results, "landing": verdict}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 

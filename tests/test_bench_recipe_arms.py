@@ -39,14 +39,17 @@ def test_arm_config_does_not_modify_the_base():
     assert cfg["synthesis"] == {"strength_beta": [2.0, 4.0], "none_prob": 0.15}
 
 
-def _result(gain: float, worst: float, no_harm: bool) -> dict:
-    s = {
+def _set(gain: float, worst: float, no_harm: bool, name: str = "img_7") -> dict:
+    return {
         "gain": gain,
         "per_class": {"mild": {"gain": 0.5}, "medium": {"gain": 0.25}, "strong": {"gain": -0.125}},
-        "worst": {"name": "img_7", "gain": worst},
+        "worst": {"name": name, "gain": worst},
         "no_harm": no_harm,
     }
-    return {"sets": {"val": s}}
+
+
+def _result(gain: float, worst: float, no_harm: bool) -> dict:
+    return {"sets": {"val": _set(gain, worst, no_harm)}}
 
 
 def test_table_has_a_row_per_arm_and_set_with_the_baseline_first(tmp_path):
@@ -54,7 +57,27 @@ def test_table_has_a_row_per_arm_and_set_with_the_baseline_first(tmp_path):
     (tmp_path / "k3.json").write_text(json.dumps(_result(0.65, -1.38, False)))
     (tmp_path / "E.json").write_text(json.dumps(_result(0.604, -0.15, True)))
     text = recipe_arms.table(recipe_arms.read_scores(tmp_path, "k3.json"))
-    rows = text.splitlines()[2:]
+    rows = text.split("\n\n")[0].splitlines()[2:]
     assert [r.split("|")[1].strip() for r in rows] == ["k3", "A", "E"]
     assert "| +0.604 | +0.50 / +0.25 / -0.12 | -0.15 (img_7) | yes |" in rows[2]
     assert rows[1].endswith("| no |")
+
+
+def test_landing_table_has_the_three_sets_and_the_verdict(tmp_path):
+    three = {
+        "val": _set(0.6, -0.1, True),
+        "val_independent": _set(0.5, -0.2, True, "vi_1_mild"),
+        "val_cross": _set(0.25, -0.05, True),
+    }
+    (tmp_path / "good.json").write_text(json.dumps({"sets": three}))
+    bad_cross = {**three, "val_cross": _set(0.3, -0.45, False, "cimg_parrot_1_mild")}
+    (tmp_path / "bad.json").write_text(json.dumps({"sets": bad_cross}))
+    (tmp_path / "old.json").write_text(json.dumps(_result(0.7, -0.1, True)))  # written before val_cross
+    text = recipe_arms.table(recipe_arms.read_scores(tmp_path, "good.json"))
+    per_set, landing = text.split("\n\n")
+    assert len(per_set.splitlines()) == 2 + 3 + 3 + 1  # a row per arm and set
+    head, _, *rows = landing.splitlines()
+    assert head == "| arm | val | val_independent | val_cross | worst image (any set) | lands |"
+    assert rows[0] == "| good | +0.600 | +0.500 | +0.250 | -0.20 (val_independent: vi_1_mild) | yes |"
+    assert rows[1] == "| bad | +0.600 | +0.500 | +0.300 | -0.45 (val_cross: cimg_parrot_1_mild) | no |"
+    assert rows[2] == "| old | +0.700 | - | - | -0.10 (val: img_7) | no |"

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+BENCH = ROOT_DIR / "bench"
 sys.path.insert(0, str(BENCH))
 
 import independent_blur as ib  # noqa: E402
@@ -162,3 +163,100 @@ def test_generators_write_a_set_that_evaluate_and_validate_read(tmp_path, monkey
     monkeypatch.setattr(sys, "argv", argv[:2] + [str(again)] + argv[3:])
     module.main()
     assert {n: r.input_psnr for n, r in valsets.read_manifest(again).items()} == first  # seeded
+
+
+def _set_summary(gain: float, worst: float, name: str = "img") -> dict:
+    rows = [{"name": name, "class": "mild", "gain": worst}, {"name": "other", "class": "strong", "gain": 2 * gain - worst}]
+    return {"gain": gain, "worst": {"name": name, "class": "mild", "gain": worst}, "images": rows}
+
+
+def test_landing_rule_needs_a_gain_on_all_three_sets_and_no_image_below_the_limit():
+    good = {n: _set_summary(0.4, -0.1) for n in validate.SET_NAMES}
+    assert validate.SET_NAMES == ("val", "val_independent", "val_cross")
+    assert validate.landing_verdict(good) == {"lands": True, "rule": validate.LANDING_RULE, "reasons": []}
+    assert "LANDS" in validate.format_verdict(validate.landing_verdict(good))
+
+    no_gain = {**good, "val_cross": _set_summary(-0.01, -0.1)}
+    v = validate.landing_verdict(no_gain)
+    assert not v["lands"] and v["reasons"] == ["val_cross: mean gain -0.01 dB is not positive"]
+
+    one_bad_image = {**good, "val_independent": _set_summary(0.9, -0.31, name="x_2_mild")}
+    v = validate.landing_verdict(one_bad_image)
+    assert not v["lands"] and "x_2_mild -0.31 dB" in v["reasons"][0]
+    at_limit = {**good, "val": _set_summary(0.9, -0.3)}
+    assert validate.landing_verdict(at_limit)["lands"]
+
+    missing = {n: good[n] for n in ("val", "val_independent")}
+    v = validate.landing_verdict(missing)
+    assert not v["lands"] and v["reasons"] == ["val_cross: not scored"]
+    assert "does NOT land" in validate.format_verdict(v)
+
+
+def test_landing_rule_is_independent_of_the_per_set_class_rule():
+    """A set whose mild class loses on average but no image below -0.3 dB: no harm fails, landing may pass."""
+    report = EvalReport([_score("a", 20.0, 19.8), _score("b", 20.0, 21.5)])
+    manifest = {"a": valsets.PairRow("a", "p", "mild", 0.2, 4.8, 20.0), "b": valsets.PairRow("b", "p", "strong", 0.8, 19, 20.0)}
+    s = validate.summarise(report, manifest)
+    assert s["no_harm"] is False
+    assert validate.landing_verdict({n: s for n in validate.SET_NAMES})["lands"] is True
+
+
+def test_main_scores_all_three_sets_by_default_and_writes_the_verdict(tmp_path, monkeypatch):
+    import json
+
+    import deblur_cli.network.engine as engine
+    import deblur_cli.weights as weights
+
+    sets = {}
+    for name in validate.SET_NAMES:
+        folder = tmp_path / name
+        sharp = _texture(32, 32, seed=len(sets))
+        ipsnr = valsets.write_pair(folder, "photo", "photo_0_mild", 0.5 * sharp + 0.5 * np.roll(sharp, 2, axis=1), sharp)
+        valsets.write_manifest(folder, [valsets.PairRow("photo_0_mild", "photo", "mild", 0.2, 4.8, ipsnr)])
+        sets[name] = folder
+    monkeypatch.setattr(validate, "SETS", sets)
+    monkeypatch.setattr(weights, "load_model", lambda name: (None, None))
+
+    class Identity:
+        def __init__(self, model, options):
+            pass
+
+        def run(self, x):
+            return x
+
+    monkeypatch.setattr(engine, "Deblurrer", Identity)
+    out = tmp_path / "r.json"
+    assert validate.main(["fake", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc["sets"]) == list(validate.SET_NAMES)
+    assert doc["landing"]["lands"] is False and len(doc["landing"]["reasons"]) == 3  # identity gains nothing
+
+
+def test_committed_val_cross_set_is_complete_and_from_sources_outside_training():
+    import csv
+
+    folder = validate.SETS["val_cross"]
+    manifest = valsets.read_manifest(folder)
+    assert len(manifest) >= 21
+    photos = {r.photo for r in manifest.values()}
+    for photo in photos:
+        assert sorted(r.cls for r in manifest.values() if r.photo == photo) == sorted(valsets.CLASSES)
+        for r in manifest.values():
+            if r.photo == photo:
+                for sub in ("blur", "sharp"):
+                    path = folder / photo / sub / f"{r.name}.png"
+                    assert path.is_file()
+    from PIL import Image
+
+    assert Image.open(next(iter(folder.glob("*/sharp/*.png")))).size == (384, 384)
+    with open(folder / "MANIFEST.tsv", newline="") as f:
+        sources = list(csv.DictReader(f, delimiter="\t"))
+    assert {Path(r["file"]).stem for r in sources} == photos
+    packages = {r["package"] for r in sources}
+    assert len(packages) >= 3 and all(r["version"] and r["licence"] and r["original_path"] for r in sources)
+    with open(ROOT_DIR / "bench" / "data" / "photo_corpus.tsv", newline="") as f:
+        training = {r["package"] for r in csv.DictReader(f, delimiter="\t")}
+    shared = ROOT_DIR.parent / "shared" / "data" / "photos" / "MANIFEST.tsv"
+    if shared.is_file():
+        training |= {line.split("\t")[2].removeprefix("debian package ") for line in shared.read_text().splitlines()[1:]}
+    assert not packages & training
