@@ -5,7 +5,8 @@ Holds ``app`` (the Typer app, option types, console, progress bars, ``_errors``:
 place where a ``DeblurError`` becomes one line on stderr and its exit code) < the
 commands: ``commands`` (image, batch, attention-map, evaluate, make-pairs, doctor and
 :func:`main`), ``train``, ``weights`` (``deblur weights ...``), ``media`` (score, video,
-export-onnx). torch is imported inside commands only.
+export-onnx), ``serve`` (``deblur serve``: it imports :mod:`deblur_cli.serve` inside the
+command). torch is imported inside commands only.
 
 Offers :data:`app` and :func:`main` (the ``deblur`` console script and ``python -m
 deblur_cli``). Nothing in the library imports this package.

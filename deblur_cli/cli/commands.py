@@ -279,6 +279,7 @@ def make_pairs_cmd(
 # ----------------------------------------------------------------------------- score, video, export-onnx
 
 from deblur_cli.cli import media as cli_media  # noqa: E402, F401 - register `score`, `video`, `weights export-onnx` (issue 14)
+from deblur_cli.cli import serve as cli_serve  # noqa: E402, F401 - register `serve` (issue 20); it imports deblur_cli.serve inside the command
 
 # ----------------------------------------------------------------------------- doctor (issue 11)
 

@@ -1,0 +1,95 @@
+"""`deblur serve`: a local web page and HTTP API (needs the ``serve`` extra).
+
+Thin, like every command: bind the address (a taken port fails before anything loads), load
+the weights once, print the address, serve until Ctrl-C. The server is
+:mod:`deblur_cli.serve`, imported inside the command only, so `deblur --help` needs neither
+it nor its web packages. Registered by importing this module from :mod:`deblur_cli.cli.commands`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from deblur_cli.cli.app import (
+    Device,
+    MaxPixels,
+    Precision,
+    Quality,
+    Threads,
+    Tile,
+    TileOverlap,
+    Weights,
+    _deblurrer,
+    _errors,
+    _locate,
+    _printable,
+    app,
+    console,
+    out,
+)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on. Anything but 127.0.0.1 / localhost lets other machines in (there is no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Refuse uploads larger than this many MB (1 MB = 2^20 bytes), before reading them.")] = 50.0,
+    max_pixels: MaxPixels = None,
+    queue_size: Annotated[int, typer.Option(min=1, help="Requests that may be in progress at once (uploading, waiting or running); more are answered 503.")] = 16,
+    quality: Quality = 95,
+    weights: Weights = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    tile: Tile = None,
+    tile_overlap: TileOverlap = None,
+    threads: Threads = None,
+) -> None:
+    """Serve a web page to deblur photos (before / after view, download) and an HTTP API. Needs the \\[serve] extra.
+
+    [bold]curl -F file=@photo.jpg http://127.0.0.1:8000/api/deblur -o sharp.jpg[/] deblurs a photo over HTTP; /api/score gives its blur score, /api/health the version, weights and device.
+    """
+    with _errors():
+        from deblur_cli import serve
+
+        serve.check_installed()
+        from deblur_cli.serve.app import ServeOptions, create_app
+        from deblur_cli.serve.server import is_loopback, listen, page_url, run
+
+        options = ServeOptions(max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality)
+        sock = listen(host, port)  # before the weights: a taken port fails at once
+        try:
+            deblurrer, info = _deblurrer(_locate(weights), device, precision, tile, tile_overlap, threads)
+            application = create_app(deblurrer, options, on_served=_print_served)
+            if not is_loopback(host):
+                console.print(
+                    f"[bold yellow]warning:[/] listening on {_printable(host)}: the server has no authentication; "
+                    "anyone who can reach this port can use it",
+                    soft_wrap=True,
+                )
+            name = info.entry.name if info.entry is not None else info.path.name
+            url = page_url(sock)
+            out.print(f"deblur serve: open {url} in a browser", soft_wrap=True, markup=False)
+            console.print(
+                f"weights {_printable(name)}, {deblurrer.device}, {deblurrer.precision}; "
+                f"API: POST {url}api/deblur (field 'file'); Ctrl-C stops the server",
+                soft_wrap=True,
+            )
+            try:
+                run(application, sock)
+            except KeyboardInterrupt:
+                pass
+            console.print("server stopped")
+        finally:
+            sock.close()
+
+
+def _print_served(served) -> None:
+    """One line on stderr per finished API request."""
+    colour = "green" if served.status < 400 else "red"
+    console.print(
+        f"[{colour}]{served.status}[/] {served.method} {_printable(served.path)} "
+        f"{served.seconds:.1f}s {_printable(served.detail)}",
+        soft_wrap=True,
+    )
