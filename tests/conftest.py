@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import http.server
 import threading
 from collections import Counter
@@ -40,12 +42,15 @@ class HostileServer:
 
     ``/ok/...`` serves it; ``/tampered/...`` flips one byte; ``/error/...`` answers 500; any
     unknown route 404; ``/silent/...`` never answers; ``/stall/...`` sends headers and a third
-    of the body, then nothing; ``/short/...`` promises the whole body and hangs up after a third.
-    ``hits`` counts requests per route.
+    of the body, then nothing; ``/short/...`` promises the whole body and hangs up after a third;
+    ``/endless/...`` sends zeros for ever without a Content-Length; ``/huge/...`` claims 10 GB;
+    ``/gzip/...`` sends the body gzip-encoded although identity was asked; ``/drip/...`` sends
+    one byte every ``drip_s`` seconds. ``hits`` counts requests per route.
     """
 
     def __init__(self, body: bytes) -> None:
         self.body = body
+        self.drip_s = 0.05
         self.hits: Counter[str] = Counter()
         self.stop = threading.Event()
         outer = self
@@ -92,6 +97,44 @@ class HostileServer:
                 self.wfile.write(outer.body[: len(outer.body) // 3])
                 self.wfile.flush()
                 self.close_connection = True
+
+            def route_endless(self) -> None:  # no Content-Length, and the body never ends
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                block = b"\0" * 65536
+                while not outer.stop.is_set():
+                    try:
+                        self.wfile.write(block)
+                    except OSError:  # the client hung up: what it should do
+                        return
+
+            def route_huge(self) -> None:  # claims 10 GB, sends the real body
+                self.send_response(200)
+                self.send_header("Content-Length", str(10 * 10**9))
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    self.wfile.write(outer.body)
+                    outer.stop.wait(10)
+
+            def route_gzip(self) -> None:  # gzip-encoded although the client asked for identity
+                packed = gzip.compress(outer.body)
+                self.send_response(200)
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(packed)))
+                self.end_headers()
+                self.wfile.write(packed)
+
+            def route_drip(self) -> None:  # one byte every drip_s seconds, for ever
+                self._head(len(outer.body))
+                for byte in outer.body:
+                    if outer.stop.wait(outer.drip_s):
+                        return
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

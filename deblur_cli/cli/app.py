@@ -22,12 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from typer.core import TyperCommand, TyperGroup
 
@@ -243,11 +245,26 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _locate(weights: str | None) -> LocatedWeights:
-    """The weights file the spec names (downloaded once when a URL), found as part of a plan."""
+    """The weights file the spec names (downloaded once when a URL, with a bar showing its
+    size and rate), found as part of a plan."""
     from deblur_cli.weights import resolve
 
-    with _spinner("Finding weights"):
-        return resolve(weights)
+    with _download_bar() as progress:
+        task = progress.add_task(f"Weights {_printable(weights or '')}".rstrip(), total=None, visible=False)
+
+        def shown(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None, visible=True)
+
+        return resolve(weights, progress=shown)
+
+
+def _download_bar() -> Progress:
+    """A bar for a download: bytes so far of the size announced, rate, time left."""
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), TimeRemainingColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )
 
 
 def _deblurrer(

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from deblur_cli.cli.app import Overwrite, _bar, _errors, _printable, _tile_callback, console, out, weights_app
+from deblur_cli.cli.app import Overwrite, _download_bar, _errors, _printable, console, out, weights_app
 
 
 @weights_app.command("list")
@@ -55,9 +55,12 @@ def weights_download(name: Annotated[str, typer.Argument(help="Registered name o
     with _errors():
         from deblur_cli.weights import download_entry, resolve
 
-        with _bar() as progress:
-            task = progress.add_task(f"Downloading {name}", total=None)
-            cb = _tile_callback(progress, task)
+        with _download_bar() as progress:
+            task = progress.add_task(f"Downloading {_printable(name)}", total=None)
+
+            def cb(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total or None)
+
             # a URL is checked (weights, architecture, shapes) before it is kept in the cache
             path = resolve(name, progress=cb).path if "://" in name else download_entry(name, progress=cb)
         console.print(f"[green]saved[/] {_printable(path)}", soft_wrap=True)

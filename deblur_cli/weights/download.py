@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -105,35 +106,78 @@ def _passes(check: Callable[[Path], None] | None, path: Path) -> bool:
     return True
 
 
+#: Largest download: the biggest weights the architecture bounds allow (500 M float32
+#: parameters, weights.formats.check_bounds) and their header. A declared size over it is
+#: refused before a byte is read; a body that grows past it is cut there.
+MAX_DOWNLOAD_BYTES = 2_100_000_000
+#: Progress floor: a download that brings fewer than MIN_PROGRESS_BYTES in any
+#: PROGRESS_WINDOW_S seconds is stopped (a server dripping a byte every few seconds would
+#: otherwise pass every per-read timeout for ever).
+MIN_PROGRESS_BYTES = 1024
+PROGRESS_WINDOW_S = 60.0
+
+
+class _Floor:
+    """Fails a transfer that brings fewer than MIN_PROGRESS_BYTES in a PROGRESS_WINDOW_S window."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.start, self.bytes = url, time.monotonic(), 0
+
+    def add(self, n: int) -> None:
+        self.bytes += n
+        now = time.monotonic()
+        if now - self.start < PROGRESS_WINDOW_S:
+            return
+        if self.bytes < MIN_PROGRESS_BYTES:
+            raise WeightsError(
+                f"download of {self.url} stopped: {self.bytes} bytes in {now - self.start:.0f} s, under the "
+                f"floor of {MIN_PROGRESS_BYTES} bytes per {PROGRESS_WINDOW_S:g} s"
+            )
+        self.start, self.bytes = now, 0
+
+
 def _fetch(
     url: str, tmp: Path, expected: str | None, progress: Progress | None, timeout: float
 ) -> None:
+    """Stream ``url`` into ``tmp``: identity encoding only, the size cap, the progress floor,
+    ``timeout`` per read; sha256 checked against ``expected``."""
     import requests
+    from urllib3.exceptions import HTTPError as Urllib3Error
 
     digest = hashlib.sha256()
     received, total = 0, None
+    floor = _Floor(url)
     try:
-        # identity encoding so that Content-Length counts the bytes we receive
+        # identity encoding: Content-Length counts the bytes we receive, and no decoder can
+        # turn a small body into an endless one
         with requests.get(
             url, stream=True, timeout=(timeout, timeout), headers={"Accept-Encoding": "identity"}
         ) as r:
             if r.status_code >= 400:
                 status = f"HTTP {r.status_code} {r.reason or ''}".rstrip()
                 raise WeightsError(f"download of {url} failed: {status}")
-            total = _content_length(r)
+            total = _declared_size(r, url)
+            if progress is not None:
+                progress(0, total or 0)
             with open(tmp, "wb") as f:
-                for chunk in r.iter_content(CHUNK):
+                while chunk := r.raw.read1(CHUNK, decode_content=False):  # returns what has arrived
+                    received += len(chunk)
+                    if received > MAX_DOWNLOAD_BYTES:
+                        raise WeightsError(
+                            f"download of {url} passed {_size(MAX_DOWNLOAD_BYTES)}, more than any weights "
+                            "file can need; stopped there"
+                        )
                     f.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
+                    floor.add(len(chunk))
                     if progress is not None:
                         progress(received, total or 0)
     except requests.exceptions.Timeout:
         raise WeightsError(f"download of {url} timed out after {timeout:g} s") from None
     except requests.exceptions.RequestException as e:
         raise WeightsError(_request_failure(url, e, total, timeout)) from None
-    except OSError as e:
-        raise WeightsError(f"cannot write download to {tmp.parent}: {e.strerror or e}") from None
+    except (OSError, Urllib3Error) as e:  # read1 raises urllib3's own errors, not requests'
+        raise WeightsError(_stream_failure(url, e, tmp, total, timeout)) from None
     if total is not None and received != total:
         raise WeightsError(f"download of {url} was cut short: received {received} of {total} bytes")
     actual = digest.hexdigest()
@@ -141,6 +185,42 @@ def _fetch(
         raise WeightsError(
             f"download of {url} is corrupt or tampered with: sha256 {actual} expected {expected}"
         )
+
+
+def _declared_size(response: Any, url: str) -> int | None:
+    """Content-Length, refused at once when over the cap; an encoded body is refused too."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise WeightsError(
+            f"download of {url} came {encoding}-encoded although only identity was accepted; refusing it"
+        )
+    try:
+        total = int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+    if total > MAX_DOWNLOAD_BYTES:
+        raise WeightsError(
+            f"download of {url} announces {_size(total)}, more than any weights file can need "
+            f"({_size(MAX_DOWNLOAD_BYTES)} at most); nothing was downloaded"
+        )
+    return total
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n:,} bytes"
+
+
+def _stream_failure(url: str, e: Exception, tmp: Path, total: int | None, timeout: float) -> str:
+    """One line for a failure while the body streams: a read timeout, a connection closed
+    early (urllib3's errors), or the cache folder refusing the bytes (OSError)."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+    if isinstance(e, (ReadTimeoutError, TimeoutError)):
+        return f"download of {url} timed out after {timeout:g} s"
+    if isinstance(e, ProtocolError) or not isinstance(e, OSError):
+        size = f"all {total} bytes" if total is not None else "the whole file"
+        return f"download of {url} was cut short: the connection closed before {size} arrived"
+    return f"cannot write download to {tmp.parent}: {e.strerror or e}"
 
 
 def _request_failure(url: str, e: Exception, total: int | None, timeout: float) -> str:
@@ -157,15 +237,6 @@ def _request_failure(url: str, e: Exception, total: int | None, timeout: float) 
         reason = found.group(1).strip() if found else "connection failed"
         return f"download of {url} failed: cannot connect to {urlsplit(url).netloc}: {reason}"
     return f"download of {url} failed: {one_line(e)}"
-
-
-def _content_length(response: Any) -> int | None:
-    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-        return None
-    try:
-        return int(response.headers["Content-Length"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _is_read_timeout(error: Exception) -> bool:
