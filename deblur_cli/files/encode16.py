@@ -15,10 +15,15 @@ import numpy as np
 from PIL import Image, TiffImagePlugin, TiffTags
 
 from deblur_cli.files.decode import LAYOUT_TAGS
+from deblur_cli.files.metadata import Extras, png_chunks, tiff_tags
 
 
-def write_png16(path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes | None) -> None:
-    """16-bit PNG (grey, grey+alpha, RGB, RGBA) with iCCP and eXIf chunks."""
+def write_png16(
+    path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes | None,
+    extras: Extras = Extras(), keep: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """16-bit PNG (grey, grey+alpha, RGB, RGBA) with iCCP and eXIf chunks, and of ``extras``
+    the items in ``keep``: pHYs (DPI), gAMA, iTXt (XMP, comment, text)."""
     height, width, channels = samples.shape
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
     rows = samples.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
@@ -34,6 +39,11 @@ def write_png16(path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes 
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
         if exif:
             f.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+        if "dpi" in keep and extras.dpi:
+            per_metre = [round(d / 0.0254) for d in extras.dpi]
+            f.write(_png_chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1)))
+        for kind, payload in png_chunks(extras, set(keep)):
+            f.write(_png_chunk(kind, payload))
         for start in range(0, len(idat), 1 << 23):
             f.write(_png_chunk(b"IDAT", idat[start : start + (1 << 23)]))
         f.write(_png_chunk(b"IEND", b""))
@@ -45,15 +55,19 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def write_tiff16(path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes | None) -> None:
-    """Uncompressed little-endian 16-bit TIFF: header, the IFD, then one strip.
+def write_tiff16(
+    path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes | None,
+    extras: Extras = Extras(), keep: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Uncompressed little-endian 16-bit TIFF: header, the IFD, then one strip; of ``extras``
+    the items in ``keep`` (resolution, XMP, ImageDescription).
 
     Pillow cannot read 16-bit grey+alpha TIFF, so that is written as RGBA.
     """
     if samples.shape[2] == 2:
         samples = samples[..., [0, 0, 0, 1]]
     data = samples.astype("<u2").tobytes()
-    ifd = _tiff_ifd(samples.shape, len(data), exif, icc)
+    ifd = _tiff_ifd(samples.shape, len(data), exif, icc, tiff_tags(extras, set(keep)))
     with open(path, "wb") as f:
         f.write(b"II*\x00" + struct.pack("<I", 8))
         f.write(ifd.tobytes(8))  # Pillow adds the end of the IFD to StripOffsets
@@ -61,7 +75,7 @@ def write_tiff16(path: Path, samples: np.ndarray, exif: bytes | None, icc: bytes
 
 
 def _tiff_ifd(
-    shape: tuple[int, ...], nbytes: int, exif: bytes | None, icc: bytes | None
+    shape: tuple[int, ...], nbytes: int, exif: bytes | None, icc: bytes | None, extra_tags: dict[int, Any]
 ) -> TiffImagePlugin.ImageFileDirectory_v2:
     """The TIFF directory: EXIF tags (sub-IFDs included), then the layout tags."""
     height, width, channels = shape
@@ -71,6 +85,8 @@ def _tiff_ifd(
         meta.load(exif)
         for tag in set(meta) - LAYOUT_TAGS:
             ifd[tag] = meta.get_ifd(tag) if tag in TiffTags.TAGS_V2_GROUPS else meta[tag]
+    for tag, value in extra_tags.items():
+        ifd[tag] = value
     layout: dict[int, Any] = {
         256: width,
         257: height,

@@ -21,15 +21,15 @@ pictures such as heatmaps and training pairs) and the one float-to-integer rule
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.files import ledger
+from deblur_cli.files import ledger, metadata
+from deblur_cli.files.metadata import Extras, read_extras
 from deblur_cli.files.fsutil import atomic_path, same_file
 from deblur_cli.files.decode import (
     MAX_PIXELS_ENV,
@@ -72,9 +72,7 @@ _SUFFIX_FORMAT = {
 # exotic plugins (and Ghostscript) away from hostile files. The JPEG decoder also
 # opens multi-picture (MPO) camera JPEGs.
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
-_METADATA_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _DEEP_FORMATS = frozenset({"PNG", "TIFF"})
-_JPEG_MAX_EXIF = 65533  # one APP1 marker segment
 
 
 @dataclass(eq=False)
@@ -90,6 +88,7 @@ class LoadedImage:
     exif: bytes | None  # Orientation reset to 1 because it has been applied
     icc_profile: bytes | None
     n_frames: int = 1  # >1: only the first frame was used
+    extras: Extras = field(default_factory=Extras)  # DPI, XMP, gamma, comments, lossless WebP
 
     @property
     def size(self) -> tuple[int, int]:
@@ -124,6 +123,7 @@ def load_image(path: Path, max_pixels: int | None = None) -> LoadedImage:
         orientation, exif = read_exif(im)
         icc = im.info.get("icc_profile") or None
         fmt = im.format or "unknown"
+        extras = read_extras(im, path)
     colour = orient(planes.colour, orientation)
     alpha = None if planes.alpha is None else np.ascontiguousarray(orient(planes.alpha, orientation))
     return LoadedImage(
@@ -136,6 +136,7 @@ def load_image(path: Path, max_pixels: int | None = None) -> LoadedImage:
         exif=exif,
         icc_profile=icc if planes.keep_icc else None,
         n_frames=n_frames,
+        extras=extras,
     )
 
 
@@ -203,12 +204,10 @@ def save_image(
     if like is not None and same_file(path, like.path):
         raise OutputError(f"refusing to overwrite the input {show(path)}; choose another output path")
     samples = _output_samples(rgb, like, fmt)
-    exif, icc = _output_metadata(like, fmt)
-    if fmt == "JPEG" and exif is not None and len(exif) > _JPEG_MAX_EXIF:
-        exif = None  # cannot fit one JPEG marker; dropping it beats failing
+    exif, icc, extras = (like.exif, like.icc_profile, like.extras) if like is not None else (None, None, Extras())
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            _encode(samples, tmp, fmt, quality, exif, icc)
+            _encode(samples, tmp, fmt, quality, exif, icc, extras)
     except OSError as e:
         raise OutputError(f"cannot write {show(path)}: {e.strerror or one_line(e)}") from None
     ledger.record(path)  # so that a later run knows this file for deblur's, not the user's
@@ -228,7 +227,7 @@ def dropped_on_save(like: LoadedImage, path: Path) -> list[str]:
         notes.append(f"its transparency (alpha channel) is dropped: {fmt} cannot store it; write PNG, TIFF or WebP to keep it")
     if like.bit_depth == 16 and fmt not in _DEEP_FORMATS:
         notes.append(f"its 16 bits per sample are reduced to 8: {fmt} stores 8; write PNG or TIFF to keep them")
-    return notes
+    return notes + metadata.dropped(like.exif, like.icc_profile, like.extras, fmt)
 
 
 def save_picture(
@@ -250,7 +249,7 @@ def save_picture(
         samples = samples[..., None]
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            _encode(samples, tmp, fmt, quality, None, None)
+            _encode(samples, tmp, fmt, quality, None, None, Extras())
     except OSError as e:
         raise OutputError(f"cannot write {show(path)}: {e.strerror or one_line(e)}") from None
 
@@ -333,28 +332,19 @@ def _fit_alpha(alpha: np.ndarray, dtype: type) -> np.ndarray:
     return ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
-def _output_metadata(like: LoadedImage | None, fmt: str) -> tuple[bytes | None, bytes | None]:
-    """(EXIF, ICC) to embed, where the output format can hold them."""
-    if like is None or fmt not in _METADATA_FORMATS:
-        return None, None
-    return like.exif or None, like.icc_profile or None
-
-
 def _encode(
-    samples: np.ndarray, tmp: Path, fmt: str, quality: int, exif: bytes | None, icc: bytes | None
+    samples: np.ndarray, tmp: Path, fmt: str, quality: int, exif: bytes | None, icc: bytes | None, extras: Extras
 ) -> None:
-    """Write ``samples`` to ``tmp`` in ``fmt``; 16-bit goes through our own encoders."""
+    """Write ``samples`` to ``tmp`` in ``fmt`` with what of the metadata ``fmt`` can hold
+    (:mod:`deblur_cli.files.metadata`); 16-bit goes through our own encoders."""
+    keep = metadata.kept(exif, icc, extras, fmt)
     if samples.dtype == np.uint16:
         writer = _write_png16 if fmt == "PNG" else _write_tiff16
-        writer(tmp, samples, exif, icc)
+        writer(tmp, samples, exif if "exif" in keep else None, icc if "icc" in keep else None, extras, keep)
         return
     image = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples)
-    options: dict[str, Any] = {}
-    if exif:
-        options["exif"] = exif
-    if icc:
-        options["icc_profile"] = icc
-    if fmt in ("JPEG", "WEBP"):
+    options = metadata.pillow_options(exif, icc, extras, fmt)
+    if fmt in ("JPEG", "WEBP") and not options.get("lossless"):
         options["quality"] = int(quality)
     if fmt == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2  # 4:4:4 / 4:2:0

@@ -87,3 +87,31 @@ def test_more_threads_than_cores_is_a_usage_error(tmp_path, weights, command):
     too_many = str(available_cores() + 1)
     _refused(_run(*args, "--weights", weights, "--threads", too_many), EXIT_USAGE, "--threads", "CPU cores")
     assert _tree(tmp_path) == before
+
+
+# ============================================================================ item 5
+
+
+def test_what_metadata_an_output_cannot_hold_is_a_note(tmp_path, weights):
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[270] = "x" * 70_000
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", (45455).to_bytes(4, "big"))
+    src = tmp_path / "big-exif.png"
+    Image.fromarray(_u8((24, 32, 3))).save(src, exif=exif.tobytes(), pnginfo=info)
+    text = " ".join(_ok(_run(src, "-o", tmp_path / "out.jpg", "--weights", weights)).split())
+    assert "note: " in text and "its EXIF (" in text and "at most 65,533 bytes" in text
+    assert "gamma (gAMA) is dropped: JPEG cannot store it" in text
+    text = " ".join(_ok(_run(src, "-o", tmp_path / "out.png", "--weights", weights)).split())
+    assert "note:" not in text
+
+
+def test_lossless_webp_in_gives_lossless_webp_out(tmp_path, weights):
+    from deblur_cli.files.metadata import _webp_is_lossless
+
+    src = tmp_path / "p.webp"
+    Image.fromarray(_u8((24, 32, 3))).save(src, lossless=True)
+    _ok(_run(src, "--weights", weights))
+    assert _webp_is_lossless(tmp_path / "p_deblurred.webp")
