@@ -52,12 +52,13 @@ def score_cmd(
         from deblur_cli.quality import score
 
         score.check_threshold(threshold)
-        files, problems = score.image_files(inputs)
+        files, problems, unsupported = score.find_images(inputs)
         to_stdout = json_path is not None and str(json_path) == "-"
         if json_path is not None and not to_stdout:
             score.check_json_output(json_path, files, overwrite)
         if not files and not problems:
-            raise InputError("no supported images found (" + ", ".join(str(p) for p in inputs) + ")")
+            kinds = f"; {len(unsupported)} other file(s) skipped" if unsupported else ""
+            raise InputError("no supported images found (" + ", ".join(str(p) for p in inputs) + ")" + kinds)
         with _bar() as progress:
             task = progress.add_task("Scoring", total=len(files))
             scored, failed = score.score_images(files, threshold, max_pixels, progress=_tile_callback(progress, task))
@@ -67,12 +68,19 @@ def score_cmd(
             out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         else:
             for s in scored:  # one line per photo (no table: paths stay whole and greppable)
+                if s.score is None:  # its own verdict: neither sharp nor blurry
+                    out.print(f"  -    [yellow]unmeasurable[/]  {_printable(s.path)}  [dim]({_printable(s.why)})[/]", soft_wrap=True)
+                    continue
                 verdict = "[red]blurry[/]" if s.blurry else "[green]sharp[/] "
                 out.print(f"{s.score:.3f}  {verdict}  {_printable(s.path)}", soft_wrap=True)
-            console.print(f"{sum(s.blurry for s in scored)} of {len(scored)} above threshold {threshold}")
+            measured = [s for s in scored if s.score is not None]
+            unmeasured = len(scored) - len(measured)
+            tail = f"; {unmeasured} could not be measured" if unmeasured else ""
+            console.print(f"{sum(s.blurry for s in measured)} of {len(measured)} above threshold {threshold}{tail}")
             if json_path is not None:
                 score.write_scores_json(json_path, text, overwrite=overwrite)
                 console.print(f"[green]wrote[/] {_printable(json_path)}", soft_wrap=True)
+        _print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
         _print_failures("failed", failed)
         if failed:
             raise typer.Exit(EXIT_FAILURES)

@@ -54,16 +54,37 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _STRIP = 256
 
 
+#: Shorter side below which the score measures nothing (a 2 x 2 image has no blur to see).
+MIN_SIDE = 8
+#: Mean neighbouring-pixel difference below which an image has no detail to measure: less
+#: than half a step of 8-bit samples (a flat colour, with or without faint noise).
+FLAT = 0.5 / 255
+TOO_SMALL = f"too small to measure (under {MIN_SIDE} px on a side)"
+NO_DETAIL = "no detail to measure (a flat colour)"
+
+
 @dataclass(frozen=True)
 class ScoredImage:
-    """One photo's blur score (0 sharp .. 1 very blurry) and its verdict against a threshold."""
+    """One photo's blur score (0 sharp .. 1 very blurry) and its verdict against a threshold;
+    ``score`` None: the photo cannot be measured (``why`` says why) and is neither sharp nor blurry."""
 
     path: Path
-    score: float
+    score: float | None
     blurry: bool
+    why: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "unmeasurable" if self.score is None else "blurry" if self.blurry else "sharp"
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "score": round(self.score, 4), "blurry": self.blurry}
+        doc: dict[str, object] = {
+            "path": str(self.path), "score": None if self.score is None else round(self.score, 4),
+            "blurry": self.blurry, "verdict": self.verdict,
+        }
+        if self.why:
+            doc["reason"] = self.why
+        return doc
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -103,33 +124,63 @@ def half_size(grey: np.ndarray) -> np.ndarray:
     return (g[0::2, 0::2] + g[1::2, 0::2] + g[0::2, 1::2] + g[1::2, 1::2]) * np.float32(0.25)
 
 
-def blur_score(rgb: np.ndarray, taps: int = REBLUR_TAPS) -> float:
-    """Blur effect of a float ``H x W x 3`` (or ``H x W`` grey) image in [0, 1]: 0 sharp .. 1 blurry.
+def measure_blur(rgb: np.ndarray, taps: int = REBLUR_TAPS) -> tuple[float | None, str]:
+    """``(score, "")``, 0 sharp .. 1 blurry, of a float ``H x W x 3`` (or ``H x W`` grey) image
+    in [0, 1]; ``(None, why)`` when there is nothing to measure: an image under
+    :data:`MIN_SIDE` px on a side, or a flat one (:data:`FLAT`).
 
-    Measured on the luminance at half size (see the module docstring for why). A flat image
-    (no differences at all) scores 1.0: there is no detail to call sharp.
+    Measured on the luminance at half size (see the module docstring for why), unless the
+    2 x 2 average wipes all detail out: detail of one or two pixels (a 1-px checkerboard,
+    2-px stripes), the sharpest there is, is then measured at full size.
     """
-    grey = half_size(luminance(rgb) if rgb.ndim == 3 else np.asarray(rgb, dtype=np.float32))
+    full = luminance(rgb) if rgb.ndim == 3 else np.asarray(rgb, dtype=np.float32)
+    if min(full.shape) < MIN_SIDE:
+        return None, TOO_SMALL
+    if _mean_difference(full) < FLAT:
+        return None, NO_DETAIL
+    half = half_size(full)
+    grey = half if _mean_difference(half) >= FLAT else full
     scores = []
     for lines in (grey, grey.T):
-        if lines.shape[1] < 2:
-            continue
         d, v = _blur_effect_along_rows(np.ascontiguousarray(lines), taps)
-        scores.append(1.0 if d <= 0 else (d - v) / d)
-    return float(max(scores, default=1.0))
+        if d > 0:
+            scores.append((d - v) / d)
+    return float(max(scores)), ""
+
+
+def _mean_difference(grey: np.ndarray) -> float:
+    """Mean absolute difference of neighbouring pixels, rows and columns together."""
+    total = float(np.abs(np.diff(grey, axis=1)).sum(dtype=np.float64) + np.abs(np.diff(grey, axis=0)).sum(dtype=np.float64))
+    pairs = grey.shape[0] * (grey.shape[1] - 1) + grey.shape[1] * (grey.shape[0] - 1)
+    return total / pairs if pairs else 0.0
+
+
+def blur_score(rgb: np.ndarray, taps: int = REBLUR_TAPS) -> float:
+    """:func:`measure_blur` as a number: 1.0 when there is nothing to measure (flat or tiny),
+    as before; callers that give a verdict should ask :func:`measure_blur`, which says so."""
+    value, _ = measure_blur(rgb, taps)
+    return 1.0 if value is None else value
 
 
 def score_file(path: Path, max_pixels: int | None = None) -> float:
-    """Blur score of one image file (EXIF orientation applied); InputError for a bad file."""
+    """Blur score of one image file (EXIF orientation applied; 1.0 when it cannot be
+    measured, see :func:`measure_blur`); InputError for a bad file."""
     return blur_score(image_io.load_image(Path(path), max_pixels=max_pixels).rgb)
 
 
 def image_files(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files, problems) of :func:`find_images`."""
+    files, problems, _ = find_images(inputs)
+    return files, problems
+
+
+def find_images(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]], list[Path]]:
     """Image files named by ``inputs``: files as given, folders through the package's one walker.
 
     Folders are searched recursively by :func:`deblur_cli.files.paths.walk_images` (sorted, hidden
     files and our temp files left out, symlinked folders not followed). Returns (files,
-    problems): problems are unreadable folders and files inside them. A named input that is
+    problems, skipped): problems are unreadable folders and files inside them, skipped the
+    other files of the folders (HEIC, .txt, ...), which ``batch`` lists the same way. A named input that is
     not a folder gets the package's one input check first
     (:func:`deblur_cli.files.image_io.check_readable`), as `deblur image` does: a missing, empty or
     non-regular one is an InputError (exit 3) before any photo is scored.
@@ -138,16 +189,18 @@ def image_files(inputs: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, st
 
     files: list[Path] = []
     problems: list[tuple[Path, str]] = []
+    skipped: list[Path] = []
     for given in inputs:
         given = Path(given)
         if given.is_dir():
             walk = walk_images(given)
             files.extend(walk.images)
             problems.extend(walk.problems)
+            skipped.extend(walk.skipped)
         else:
             image_io.check_readable(given)
             files.append(given)
-    return files, problems
+    return files, problems, skipped
 
 
 def score_images(
@@ -168,8 +221,8 @@ def score_images(
         progress(0, len(paths))
     for i, path in enumerate(paths):
         try:
-            s = score_file(path, max_pixels=max_pixels)
-            scored.append(ScoredImage(path, s, s > threshold))
+            s, why = measure_blur(image_io.load_image(Path(path), max_pixels=max_pixels).rgb)
+            scored.append(ScoredImage(path, s, s is not None and s > threshold, why))
         except DeblurError as e:
             failed.append((path, e.message))
         except MemoryError:
@@ -194,7 +247,9 @@ def keep_blurry(threshold: float = DEFAULT_THRESHOLD) -> Callable[[np.ndarray], 
     check_threshold(threshold)
 
     def keep(rgb: np.ndarray) -> tuple[bool, str]:
-        s = blur_score(rgb)
+        s, why = measure_blur(rgb)
+        if s is None:
+            return False, f"blur score: {why}"  # neither sharp nor blurry: left alone
         return s > threshold, f"blur score {s:.3f} <= threshold {threshold}"
 
     return keep
@@ -232,7 +287,9 @@ __all__ = [
     "blur_score",
     "check_json_output",
     "check_threshold",
+    "find_images",
     "image_files",
+    "measure_blur",
     "half_size",
     "keep_blurry",
     "luminance",

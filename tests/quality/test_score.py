@@ -208,3 +208,68 @@ def test_keep_blurry_says_why() -> None:
     assert keep(_motion_blur(sharp, 15, axis=0))[0] is True
     wanted, why = keep(sharp)
     assert wanted is False and "blur score" in why and "0.35" in why
+
+
+# ---------------------------------------------------------------------------- issue 21, item 6
+
+
+@pytest.mark.parametrize(
+    "image, why",
+    [
+        pytest.param(np.zeros((1, 1, 3), np.float32), score.TOO_SMALL, id="1x1"),
+        pytest.param(np.eye(2, dtype=np.float32), score.TOO_SMALL, id="2x2"),
+        pytest.param(np.full((64, 80, 3), 0.3, np.float32), score.NO_DETAIL, id="flat-colour"),
+        pytest.param(np.full((64, 80), 0.3, np.float32) + np.random.default_rng(0).random((64, 80)) * 1e-4, score.NO_DETAIL, id="flat-faint-noise"),
+    ],
+)
+def test_what_cannot_be_measured_gets_no_score(image, why) -> None:
+    assert score.measure_blur(image) == (None, why)
+    wanted, reason = score.keep_blurry(0.35)(image)
+    assert wanted is False and why in reason  # --only-blurry leaves it alone
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param((np.indices((64, 80)).sum(axis=0) % 2).astype(np.float32), id="1px-checkerboard"),
+        pytest.param(((np.arange(80) // 2) % 2 * np.ones((64, 1))).astype(np.float32), id="2px-stripes"),
+        pytest.param((((np.arange(80) + 1) // 2) % 2 * np.ones((64, 1))).astype(np.float32), id="2px-stripes-shifted"),
+    ],
+)
+def test_the_sharpest_detail_scores_sharp(image) -> None:
+    value, why = score.measure_blur(image)
+    assert value is not None and value < 0.2 and why == ""
+    assert score.keep_blurry(0.35)(image)[0] is False
+
+
+def test_score_command_gives_unmeasurable_its_own_verdict(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    Image.new("RGB", (2, 2), (10, 20, 30)).save(folder / "tiny.png")
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(folder / "flat.png")
+    (folder / "IMG_1.HEIC").write_bytes(b"not read")
+    result = runner.invoke(app, ["score", str(folder), "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "unmeasurable" in text and "blurry" not in text
+    assert "0 of 0 above threshold 0.35; 2 could not be measured" in text
+    assert "skipped" in text and "IMG_1.HEIC: not a supported image type" in text
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert {i["verdict"] for i in doc["images"]} == {"unmeasurable"} and all(i["score"] is None for i in doc["images"])
+
+
+def test_only_blurry_leaves_unmeasurable_photos_alone(tmp_path: Path) -> None:
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(src / "flat.png")
+    check = (np.indices((48, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    Image.fromarray(check).save(src / "checker.png")
+    keep = score.keep_blurry(0.35)
+    from deblur_cli.files import image_io
+
+    for name in ("flat.png", "checker.png"):
+        assert keep(image_io.load_image(src / name).rgb)[0] is False
