@@ -116,6 +116,8 @@ def video_cmd(
             duration=video.parse_time(duration), audio=audio, overwrite=overwrite,
         )
         plan = video.plan_video(input, output, opts)
+        for note in plan.notes:
+            console.print(f"[yellow]note:[/] {_printable(input.name)}: {_printable(note)}", soft_wrap=True)
         deblurrer, _ = _deblurrer(_locate(weights), device, precision, tile, tile_overlap, threads)
         columns = (
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -22,6 +22,7 @@ from deblur_cli.files import image_io
 from deblur_cli.errors import DeblurError, UsageError, WeightsError
 from deblur_cli.files.fsutil import make_folder
 from deblur_cli.files.paths import FileSet, check_output_file
+from deblur_cli.files.writers import check_output_fits
 from deblur_cli.progress import Progress
 
 #: ``keep(rgb) -> (deblur_it, why_not)``: which decoded images a batch deblurs.
@@ -160,6 +161,7 @@ class BatchRun:
             make_folder(dst.parent)
             check_output_file(dst, FileSet([src]), self.overwrite)
             image = image_io.load_image(src, max_pixels=self.max_pixels)
+            check_output_fits(dst, image.size, image)  # before the network: the output's limits
             if self.keep is not None:
                 wanted, why = self.keep(image.rgb)
                 if not wanted:

@@ -33,6 +33,7 @@ from deblur_cli.tools.batch_run import (
 from deblur_cli.errors import InputError, OutputError, UsageError
 from deblur_cli.files.fsutil import make_folder, remove_stale_temps
 from deblur_cli.files.ledger import Written
+from deblur_cli.files.writers import check_output_fits
 from deblur_cli.files.paths import OUTPUT_MARKER as _OUTPUT_MARKER
 from deblur_cli.files.paths import (
     DEFAULT_SUFFIX,
@@ -158,9 +159,10 @@ def plan_image(
         jobs = [(sources[0], Path(output))]
     jobs, notes = _leave_out_earlier_results(jobs)
     inputs_set = FileSet(src for src, _ in jobs)
-    for _, dst in jobs:
+    for src, dst in jobs:
         check_output_file(dst, inputs_set, options.overwrite, create_folder=folder is not None)
         check_image_output(dst)
+        check_output_fits(dst, image_io.read_size(src))  # a 70,000 px wide JPEG fails now, not after the run
     check_distinct(jobs)
     return Plan(tuple(jobs), options, out_dir=folder, notes=notes)
 
@@ -224,6 +226,7 @@ def run_image(
     written = []
     for src, dst in plan.jobs:
         loaded = image_io.load_image(src, max_pixels=plan.options.max_pixels)
+        check_output_fits(dst, loaded.size, loaded)  # byte limits, now that depth and channels are known
         sharp = deblurrer.run(loaded.rgb, progress=progress)
         image_io.save_image(sharp, dst, like=loaded, quality=plan.options.quality, overwrite=plan.options.overwrite)
         written.append(dst)

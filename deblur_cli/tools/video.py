@@ -33,7 +33,7 @@ import numpy as np
 
 from deblur_cli.errors import InputError, OutputError, UsageError
 from deblur_cli.files.fsutil import atomic_path
-from deblur_cli.tools.video_codec import Encoding, Transcoder
+from deblur_cli.tools.video_codec import Encoding, Transcoder, plan_encoding
 
 #: Codec names users type -> FFmpeg encoders shipped in PyAV's wheels, with their CRF range.
 CODECS: dict[str, tuple[str, int]] = {
@@ -114,6 +114,8 @@ class VideoPlan:
     expected_frames: int | None
     has_audio: bool
     display_matrix: tuple[int, ...] | None = None  # the input's rotation/flip matrix (9 ints)
+    encoding: Encoding | None = None  # checked by opening the encoder (video_codec.plan_encoding)
+    notes: tuple[str, ...] = ()  # what the encoding changed (e.g. odd sides padded), for the user
 
 
 @dataclass
@@ -201,9 +203,12 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
         if has_audio and ext == ".webm" and container.streams.audio[0].codec_context.name not in ("opus", "vorbis"):
             name = container.streams.audio[0].codec_context.name
             raise UsageError(f".webm cannot hold the {name} audio of {input_path.name}; use .mkv or .mp4, or --no-audio")
+        matrix = _display_matrix(container, input_path)
+        size = (int(ctx.width), int(ctx.height))
+        encoding, notes = plan_encoding(av, options.codec, CODECS[options.codec][0], _encoder_options(options), rate, size, matrix)
         return VideoPlan(
-            input_path, output, options, int(ctx.width), int(ctx.height), rate,
-            _expected_frames(stream, rate, length, options), has_audio, _display_matrix(container, input_path),
+            input_path, output, options, size[0], size[1], rate,
+            _expected_frames(stream, rate, length, options), has_audio, matrix, encoding, notes,
         )
 
 
@@ -288,7 +293,7 @@ def deblur_video(
     """
     av = import_av()
     opts = plan.options
-    encoding = Encoding(
+    encoding = plan.encoding or Encoding(
         CODECS[opts.codec][0], _encoder_options(opts), plan.frame_rate, plan.width, plan.height, plan.display_matrix
     )
     started = time.perf_counter()

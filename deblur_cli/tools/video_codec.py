@@ -9,6 +9,7 @@ output starts at the first video frame kept, and audio packets are shifted by th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,7 +25,8 @@ _EPS = 1e-6
 
 @dataclass(frozen=True)
 class Encoding:
-    """The output video stream: FFmpeg encoder, its options, frame rate, size, display matrix."""
+    """The output video stream: FFmpeg encoder, its options, frame rate, size (frames smaller
+    than it are padded by repeating their last column and row), display matrix, pixel format."""
 
     encoder: str
     options: dict[str, str]
@@ -32,6 +34,53 @@ class Encoding:
     width: int
     height: int
     display_matrix: tuple[int, ...] | None
+    pix_fmt: str = "yuv420p"
+
+
+#: The pixel format every player plays: 4:2:0 (chroma at half resolution).
+PIX_FMT = "yuv420p"
+#: Encoders whose 4:2:0 needs even sides (no odd crop in their bitstream).
+EVEN_SIDES = frozenset({"libx264", "libx265"})
+
+
+def plan_encoding(
+    av: Any, codec: str, encoder: str, options: dict[str, str], frame_rate: Fraction,
+    size: tuple[int, int], display_matrix: tuple[int, ...] | None,
+) -> tuple[Encoding, tuple[str, ...]]:
+    """The encoding of a video of ``size``, checked by opening the encoder with it, and what
+    was changed to make it playable (one phrase each). UsageError when ``codec`` cannot
+    encode it at all (e.g. hevc below 16 px): known while planning, not after the run."""
+    width, height = size
+    notes: list[str] = []
+    if encoder in EVEN_SIDES and (width % 2 or height % 2):
+        out = (width + width % 2, height + height % 2)
+        notes.append(
+            f"its {width}x{height} frames are written as {out[0]}x{out[1]} (last column/row repeated): "
+            f"{codec} in 4:2:0, the pixel format every player plays, needs even sides"
+        )
+        width, height = out
+    encoding = Encoding(encoder, options, frame_rate, width, height, display_matrix, PIX_FMT)
+    _probe(av, codec, encoding)
+    return encoding, tuple(notes)
+
+
+def _probe(av: Any, codec: str, enc: Encoding) -> None:
+    """Open (and drop) the encoder with exactly these settings."""
+    from deblur_cli.errors import UsageError
+
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
+    try:
+        ctx = av.CodecContext.create(enc.encoder, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = enc.width, enc.height, enc.pix_fmt
+        ctx.framerate = enc.frame_rate
+        ctx.time_base = 1 / enc.frame_rate
+        ctx.options = dict(enc.options)
+        ctx.open()
+    except Exception as e:  # noqa: BLE001 - any refusal of the encoder is the answer
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(
+            f"{codec} cannot encode {enc.width}x{enc.height} {enc.pix_fmt} video ({reason}); try --codec vp9"
+        ) from None
 
 
 @dataclass
@@ -62,6 +111,7 @@ class Transcoder:
         self.a_done = self.a_in is None
         self.counts = Counts()
         self.frame_s = float(1 / encoding.frame_rate)
+        self.size = (encoding.width, encoding.height)
         self.v_out = self._video_stream(encoding)
         self.a_out = dst.add_stream_from_template(self.a_in) if self.a_in is not None else None
 
@@ -71,8 +121,7 @@ class Transcoder:
                 self.dst.metadata[key] = value  # creation time, location, title...; not the muxer's own
         out = self.dst.add_stream(enc.encoder, rate=enc.frame_rate)
         out.width, out.height = enc.width, enc.height
-        # 4:2:0 needs even sides; odd-sized video keeps full chroma rather than losing a line.
-        out.pix_fmt = "yuv420p" if enc.width % 2 == 0 and enc.height % 2 == 0 else "yuv444p"
+        out.pix_fmt = enc.pix_fmt  # planned (plan_encoding): odd sides padded where 4:2:0 needs even ones
         out.time_base = out.codec_context.time_base = self.v_in.time_base  # frames keep their timestamps
         out.options = enc.options
         if self.v_in.language:
@@ -136,8 +185,11 @@ class Transcoder:
 
     def _encode(self, frame: Any, t: float) -> None:
         rgb = frame.to_ndarray(format="rgb24")
-        sharp = self.deblur(np.divide(rgb, 255.0, dtype=np.float32))
-        out = self.av.VideoFrame.from_ndarray(to_uint8(sharp), format="rgb24")
+        sharp = to_uint8(self.deblur(np.divide(rgb, 255.0, dtype=np.float32)))
+        grow = (self.size[1] - sharp.shape[0], self.size[0] - sharp.shape[1])
+        if any(grow):
+            sharp = np.pad(sharp, ((0, grow[0]), (0, grow[1]), (0, 0)), mode="edge")
+        out = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(sharp), format="rgb24")
         out.pts = int(round((t - (self.offset or 0.0)) / self.v_in.time_base))
         out.time_base = self.v_in.time_base
         for packet in self.v_out.encode(out):

@@ -115,3 +115,15 @@ def test_lossless_webp_in_gives_lossless_webp_out(tmp_path, weights):
     Image.fromarray(_u8((24, 32, 3))).save(src, lossless=True)
     _ok(_run(src, "--weights", weights))
     assert _webp_is_lossless(tmp_path / "p_deblurred.webp")
+
+
+# ============================================================================ item 11
+
+
+def test_a_jpeg_too_wide_fails_while_planning(tmp_path, weights):
+    src = tmp_path / "wide.png"
+    Image.new("L", (70_000, 2)).save(src)
+    before = _tree(tmp_path)
+    # missing weights: the output's limit is found first (exit 4, not 5), in seconds
+    _refused(_run(src, "-o", tmp_path / "wide.jpg", "--weights", tmp_path / "missing.safetensors"), 4, "at most 65,500 px on a side", "write PNG or TIFF")
+    assert _tree(tmp_path) == before
