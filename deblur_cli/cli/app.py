@@ -39,7 +39,9 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 from deblur_cli import __version__
 from deblur_cli.tools.doctor import DISTRIBUTION
-from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, DeblurError
+from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, EXIT_USAGE, DeblurError
+from deblur_cli.files.bundled import registered_names
+from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from deblur_cli.network.limits import MIN_TILE, available_cores, check_threads, check_tile
 from deblur_cli.progress import Progress as ProgressFn
 
@@ -101,11 +103,15 @@ class _ImageByDefault(_Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         args = sys.argv[1:] if args is None else list(args)
+        empty = _empty_argument(args)
+        if empty:
+            console.print(f"[bold red]error:[/] {_printable(empty)}", soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _ClickException as e:
-            if type(e).__name__ == "NoArgsIsHelpError":  # bare `deblur`: typer prints the help
-                return super().main(args, prog_name, complete_var, standalone_mode=True, **extra)
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `deblur`: typer has printed the help once
+                sys.exit(e.exit_code)
             _usage_line(e)
             sys.exit(e.exit_code)
         except typer.Abort:
@@ -133,6 +139,16 @@ app = _Typer(
 )
 weights_app = _Typer(cls=_Group, help="List, verify, download and export weights.", no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
+
+
+def _empty_argument(args: list[str]) -> str | None:
+    """Why an empty argument is refused: ``deblur ""`` would read as the folder ".", ``-o ""``
+    as no output at all, ``--weights ""`` as the current folder. None when there is none."""
+    for i, arg in enumerate(args):
+        if arg == "":
+            after = f" after {args[i - 1]}" if i and args[i - 1].startswith("-") else ""
+            return f'an empty argument ("")' + after + "; name a file, a folder or a value"
+    return None
 
 
 def _version(value: bool) -> None:
@@ -202,9 +218,17 @@ def _errors() -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- shared options
 
+def _weights_help() -> str:
+    """The --weights help, naming the registered weights and the default (read without torch)."""
+    default, names = registered_names()
+    known = f" ({', '.join(names)}; `deblur weights list`)" if names else ""
+    chosen = f" \\[default: {default}]" if default else ""
+    return f"Registered weights NAME{known}, a file PATH (.safetensors or .pth) or an http(s) URL.{chosen}"
+
+
 Weights = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", help="Registered weights NAME, a file PATH (.safetensors or .pth) or an http(s) URL.", rich_help_panel="Model"),
+    typer.Option("--weights", "-w", help=_weights_help(), rich_help_panel="Model"),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel="Model")]
 Precision = Annotated[
@@ -232,7 +256,7 @@ TileOverlap = Annotated[Optional[int], typer.Option(callback=_checked_by(lambda 
 Threads = Annotated[Optional[int], typer.Option(callback=_checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
 MaxPixels = Annotated[
-    Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: DEBLUR_MAX_PIXELS.")
+    Optional[int], typer.Option(help=f"Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {DEFAULT_MAX_PIXELS:_}]")
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
 

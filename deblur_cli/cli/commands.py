@@ -73,7 +73,7 @@ def image_cmd(
         located = _locate(weights)
         deblurrer, _ = _deblurrer(located, device, precision, tile, tile_overlap, threads)
         if len(plan.jobs) > 1:
-            _run_batch(deblurrer, plan)
+            _run_batch(deblurrer, plan, title="deblur image")
             return
         t0 = time.perf_counter()
         with _bar() as progress:
@@ -116,7 +116,7 @@ def batch_cmd(
         _run_batch(deblurrer, plan, keep)
 
 
-def _run_batch(deblurrer, plan, keep=None) -> None:
+def _run_batch(deblurrer, plan, keep=None, title="deblur batch") -> None:
     """Run a plan of several files with a bar per file and per tile; summary; exit 1 on failures."""
     from deblur_cli.tools.pipeline import run_batch
 
@@ -136,13 +136,16 @@ def _run_batch(deblurrer, plan, keep=None) -> None:
 
         result = run_batch(deblurrer, plan, progress=on_event, keep=keep)
         progress.update(tiles, visible=False)
-    _batch_summary(result, getattr(plan, "skipped", ()), getattr(plan, "notes", ()))
+    _batch_summary(result, getattr(plan, "skipped", ()), getattr(plan, "notes", ()), title)
+    if result.processed:
+        where = f"to {_printable(plan.out_dir)}" if plan.out_dir is not None else "next to their inputs"
+        console.print(f"[green]wrote {len(result.processed)} file(s)[/] {where}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(EXIT_FAILURES)
 
 
-def _batch_summary(result, unsupported=(), plan_notes=()) -> None:
-    table = Table(title="deblur batch", show_header=True, header_style="bold")
+def _batch_summary(result, unsupported=(), plan_notes=(), title="deblur batch") -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("result")
     table.add_column("files", justify="right")
     table.add_row("[green]deblurred[/]", str(len(result.processed)))

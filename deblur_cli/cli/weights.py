@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.padding import Padding
 
 from deblur_cli.cli.app import Overwrite, _download_bar, _errors, _printable, console, out, weights_app
 
@@ -22,14 +22,12 @@ def weights_list() -> None:
             console.print("no trained weights are installed; train some with `deblur train` and use --weights PATH")
             return
         default = default_weights_name()
-        table = Table(header_style="bold")
-        for col in ("name", "architecture", "licence", "sha256", "description"):
-            table.add_column(col)
-        for e in entries:
-            arch = f"widths {list(e.config.widths)}, {e.config.kernel_size}x{e.config.kernel_size}"
-            name = f"{e.name} [green](default)[/]" if e.name == default else e.name
-            table.add_row(name, arch, e.licence, e.sha256[:12], e.description)
-        out.print(table)
+        for i, e in enumerate(entries):  # a block per entry: a table cut descriptions into 40 lines at 80 columns
+            arch = f"widths {'/'.join(map(str, e.config.widths))}, {e.config.kernel_size}x{e.config.kernel_size} kernels"
+            mark = " [green](default)[/]" if e.name == default else ""
+            out.print(("\n" if i else "") + f"[bold]{_printable(e.name)}[/]{mark}  {arch}, {_printable(e.licence)}, sha256 {e.sha256[:12]}")
+            if e.description:
+                out.print(Padding(_printable(e.description), (0, 0, 0, 2), expand=False))
 
 
 @weights_app.command("verify")

@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deblur_cli.errors import InputError, ResourceError
+from deblur_cli.files.limits import MAX_PIXELS_ENV
 from deblur_cli.files.samples import scaled_wide_samples
 
-MAX_PIXELS_ENV = "DEBLUR_MAX_PIXELS"  # environment variable: the decompression-bomb limit
 
 try:  # Pillow may be built without LittleCMS
     from PIL import ImageCms

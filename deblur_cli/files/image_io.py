@@ -47,10 +47,10 @@ from deblur_cli.files.decode import (
     show,
     stored_size,
 )
+from deblur_cli.files.limits import DEFAULT_MAX_PIXELS
 from deblur_cli.files.encode16 import write_png16 as _write_png16
 from deblur_cli.files.encode16 import write_tiff16 as _write_tiff16
 
-DEFAULT_MAX_PIXELS: int = 200_000_000
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}

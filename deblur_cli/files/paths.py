@@ -146,6 +146,8 @@ def check_output_folder(folder: Path, inputs: FileSet = FileSet()) -> None:
     folder = Path(folder)
     if folder in inputs:
         raise OutputError(f"output folder {folder} is an input file")
+    if folder.is_symlink() and not folder.exists():
+        raise OutputError(f"output folder {folder} is a broken symbolic link (to {os.readlink(folder)}); remove it or choose another folder")
     if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
         raise OutputError(f"output {folder} is a file, not a folder")
     check_writable(folder)

@@ -179,6 +179,8 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None
         raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
     except Exception as e:  # truncated zip, empty file, ...
         reason = one_line(e) or type(e).__name__
+        if re.search(r"%l?[dsu]", reason):  # a C format string torch did not fill in ("expected %ld got %ld")
+            reason = "the sizes it declares for its tensors do not match the data it holds"
         raise WeightsError(f"weights file {path} is corrupt: {reason}") from None
     config = None
     if isinstance(obj, dict) and "model" in obj:

@@ -58,6 +58,10 @@ def resolve(spec: str | None = None, *, progress: Progress | None = None) -> Loc
         if spec is None:
             raise WeightsError(NO_WEIGHTS_MESSAGE)
     spec = str(spec)
+    if not spec.strip():
+        from deblur_cli.errors import UsageError
+
+        raise UsageError("the weights are named by an empty text; give a registered name, a weights file or an http(s) URL")
     if "://" in spec:
         if not is_url(spec):
             raise WeightsError(f"unsupported weights URL {spec!r}: only http:// and https://")

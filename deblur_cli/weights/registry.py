@@ -5,8 +5,6 @@ its URL (:func:`locate`).
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -14,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from deblur_cli.errors import WeightsError
+from deblur_cli.files.bundled import BUNDLED_PACKAGE, REGISTRY_FILE, weights_dir
 from deblur_cli.network.model import ModelConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import cached_download, download, is_url
 from deblur_cli.weights.formats import check_sha, config_from, one_line, sha256_file
 
-#: Importable name of the installed ``weights/`` data folder (see pyproject's package-dir).
-BUNDLED_PACKAGE = "deblur_cli.bundled_weights"
-REGISTRY_FILE = "registry.json"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -37,22 +33,6 @@ class WeightsEntry:
     provenance: str
     description: str = ""
     url: str | None = None  # optional download location if the file is not bundled
-
-
-def weights_dir() -> Path:
-    """Folder of the bundled weights and registry.
-
-    The installed data package when there is one, else ``<repo>/weights`` (source checkout;
-    not this ``deblur_cli/weights/`` code package, which shares the name).
-    """
-    spec = None
-    with contextlib.suppress(ImportError, ValueError):
-        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            if Path(location, REGISTRY_FILE).is_file():
-                return Path(location)
-    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def read_registry() -> tuple[str | None, list[WeightsEntry]]:
