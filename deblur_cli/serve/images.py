@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from deblur_cli.errors import DeblurError, InputError, ResourceError
 from deblur_cli.files import image_io
 from deblur_cli.files.paths import DEFAULT_SUFFIX
-from deblur_cli.quality.score import blur_score
+from deblur_cli.quality.score import blur_score, measure_blur
 from deblur_cli.serve.jobs import Job
 from deblur_cli.serve.uploads import ServeError, Upload
 
@@ -202,11 +202,14 @@ def score(prepared: Prepared, job: Job, threshold: float) -> dict[str, object]:
     """The blur score of the upload and its verdict against ``threshold``."""
     loaded = _load(prepared)
     job.check()
-    value = blur_score(loaded.rgb)
+    value, why = measure_blur(loaded.rgb)
+    if value is None:  # a flat or tiny image: no score, its own verdict, as `deblur score` gives it
+        verdict: dict[str, object] = {"score": None, "blurry": False, "verdict": "unmeasurable", "reason": why}
+    else:
+        verdict = {"score": round(value, 4), "blurry": value > threshold,
+                   "verdict": "blurry" if value > threshold else "sharp"}
     return {
-        "score": round(value, 4),
-        "blurry": value > threshold,
-        "verdict": "blurry" if value > threshold else "sharp",
+        **verdict,
         "threshold": threshold,
         "width": loaded.size[0],
         "height": loaded.size[1],

@@ -208,6 +208,14 @@ def test_score_gives_the_blur_score_and_verdict(server, tmp_path):
     assert server.post("api/score", data, params={"threshold": "2"}).status_code == 400
 
 
+def test_score_of_a_flat_image_is_unmeasurable_not_blurry(server):
+    flat = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 130, 140)).save(flat, format="PNG")
+    body = server.post("api/score", flat.getvalue()).json()
+    assert body["score"] is None and body["blurry"] is False and body["verdict"] == "unmeasurable"
+    assert body["reason"]
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
