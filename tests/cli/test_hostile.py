@@ -679,7 +679,11 @@ _STALL_SCRIPT = textwrap.dedent(
             with open(path, "r+b") as f:
                 f.truncate(size // 2)
                 os.fsync(f.fileno())
-            marker.write_text(os.fsdecode(path))
+            # written then renamed: the test polls for the marker and kills at once, so it must
+            # never see the marker before its content
+            part = marker.with_name(marker.name + ".part")
+            part.write_text(os.fsdecode(path))
+            part.replace(marker)
             time.sleep(300)
 
     if what == "image":
