@@ -1181,19 +1181,28 @@ def test_interrupted_make_pairs_resumes(tmp_path, monkeypatch):
     assert _tree(out) == _tree(fresh)  # the resumed set is the one an uninterrupted run makes
 
 
-@pytest.mark.parametrize("command", ["image", "batch", "attention-map", "evaluate", "video"])
-@pytest.mark.parametrize("threads", ["-1", "0"])
-def test_bad_thread_count_is_a_usage_error(tmp_path, weights, command, threads):
-    """Item 8: --threads -1 ended in "internal error" (exit 1) after the weights were loaded."""
-    src = _photo(tmp_path / "photos")
-    args = {
+#: The commands that take --threads, for the tests of that option.
+THREAD_COMMANDS = ["image", "batch", "attention-map", "evaluate", "video"]
+
+
+def _command_args(command: str, src: Path, tmp_path: Path) -> list:
+    """Arguments that run ``command`` on the photo ``src`` (``evaluate``/``video`` on missing data in tmp_path)."""
+    return {
         "image": [src],
         "batch": ["batch", src.parent],
         "attention-map": ["attention-map", src],
         "evaluate": ["evaluate", "--data", tmp_path],
         "video": ["video", tmp_path / "clip.mp4"],
     }[command]
+
+
+@pytest.mark.parametrize("command", THREAD_COMMANDS)
+@pytest.mark.parametrize("threads", ["-1", "0"])
+def test_bad_thread_count_is_a_usage_error(tmp_path, weights, command, threads):
+    """Item 8: --threads -1 ended in "internal error" (exit 1) after the weights were loaded."""
+    args = _command_args(command, _photo(tmp_path / "photos"), tmp_path)
     _refused(_run(*args, "--weights", weights, "--threads", threads), EXIT_USAGE, "--threads")
+
 
 
 @pytest.mark.parametrize("name", ["maps[/x]", "maps[red]", "maps [bold]x[/bold]"])

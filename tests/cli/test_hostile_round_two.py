@@ -18,6 +18,8 @@ from deblur_cli.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
 from deblur_cli.network.limits import available_cores
 from tests.cli.test_hostile import (  # noqa: F401 - _isolated: a private cache, no proxies
     REPO,
+    THREAD_COMMANDS,
+    _command_args,
     _encoded,
     _env,
     _isolated,
@@ -73,16 +75,9 @@ def test_system_folders_need_o_for_other_commands_too(tmp_path, weights, command
 # ============================================================================ item 10
 
 
-@pytest.mark.parametrize("command", ["image", "batch", "attention-map", "evaluate", "video"])
+@pytest.mark.parametrize("command", THREAD_COMMANDS)
 def test_more_threads_than_cores_is_a_usage_error(tmp_path, weights, command):
-    src = _photo(tmp_path / "photos" / "p.png")
-    args = {
-        "image": [src],
-        "batch": ["batch", src.parent],
-        "attention-map": ["attention-map", src],
-        "evaluate": ["evaluate", "--data", tmp_path],
-        "video": ["video", tmp_path / "clip.mp4"],
-    }[command]
+    args = _command_args(command, _photo(tmp_path / "photos" / "p.png"), tmp_path)
     before = _tree(tmp_path)
     too_many = str(available_cores() + 1)
     _refused(_run(*args, "--weights", weights, "--threads", too_many), EXIT_USAGE, "--threads", "CPU cores")
