@@ -16,9 +16,11 @@ from deblur_cli.synthesis.blur import random_region, synthesize
 from deblur_cli.synthesis.config import (
     MILD_MEDIUM_BETA,
     STRENGTH_CLASSES,
+    SYNTHESIS_PRESETS,
     VARIED,
     SynthesisConfig,
     config_for_class,
+    expand_synthesis_preset,
     sample_strength,
     strength_class,
 )
@@ -31,7 +33,7 @@ from deblur_cli.synthesis.motion import (
 )
 
 __all__ = [
-    "MILD_MEDIUM_BETA", "OBJECT_SHAPES", "STRENGTH_CLASSES", "TRAJECTORY_FAMILIES", "VARIED",
-    "SynthesisConfig", "config_for_class", "family_trajectory", "random_region", "random_trajectory",
-    "sample_strength", "strength_class", "synthesize",
+    "MILD_MEDIUM_BETA", "OBJECT_SHAPES", "STRENGTH_CLASSES", "SYNTHESIS_PRESETS", "TRAJECTORY_FAMILIES",
+    "VARIED", "SynthesisConfig", "config_for_class", "expand_synthesis_preset", "family_trajectory",
+    "random_region", "random_trajectory", "sample_strength", "strength_class", "synthesize",
 ]

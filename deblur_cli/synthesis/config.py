@@ -121,6 +121,27 @@ VARIED: dict[str, object] = {
     "strength_beta": MILD_MEDIUM_BETA,
 }
 
+#: Named blur mixes for the ``preset`` key of a training TOML's ``[synthesis]`` table, so a
+#: recipe that reuses a landed mix names it instead of copying its values (weights/*.toml).
+SYNTHESIS_PRESETS: dict[str, dict[str, object]] = {
+    "varied": VARIED,
+    # The mix of the bundled k3-v2 weights: VARIED with strength weighted further toward mild
+    # shake and more unblurred pairs (docs/training.md#choosing-the-recipe-by-measurement).
+    "k3-v2": {**VARIED, "strength_beta": (2.0, 5.0), "none_prob": 0.15},
+}
+
+
+def expand_synthesis_preset(table: dict[str, object]) -> dict[str, object]:
+    """A ``[synthesis]`` table with its optional ``preset`` key replaced by the preset's values
+    (the table's own keys win), so saved run configs hold every value explicitly."""
+    table = dict(table)
+    name = table.pop("preset", None)
+    if name is None:
+        return table
+    if name not in SYNTHESIS_PRESETS:
+        raise UsageError(f"unknown synthesis preset {name!r}; choose from {', '.join(SYNTHESIS_PRESETS)}")
+    return {**SYNTHESIS_PRESETS[name], **table}
+
 
 def sample_strength(rng: np.random.Generator, cfg: SynthesisConfig) -> float:
     """Draw a per-pair strength in ``cfg.strength``: Beta-shaped, favouring moderate blur."""
@@ -159,6 +180,7 @@ def config_for_class(cfg: SynthesisConfig, name: str) -> SynthesisConfig:
 
 
 __all__ = [
-    "MILD_MEDIUM_BETA", "STRENGTH_CLASSES", "VARIED", "SynthesisConfig", "config_for_class", "sample_strength",
+    "MILD_MEDIUM_BETA", "STRENGTH_CLASSES", "SYNTHESIS_PRESETS", "VARIED", "SynthesisConfig", "config_for_class",
+    "expand_synthesis_preset", "sample_strength",
     "strength_class",
 ]

@@ -45,7 +45,8 @@ class TrainConfig:
     ``schedule`` decays over ``horizon`` steps (default: ``steps``) to ``min_lr_ratio`` x peak.
     ``ema_decay`` 0 turns EMA off; otherwise the EMA weights are validated and exported.
     ``synthesis`` holds overrides of :class:`deblur_cli.synthesis.SynthesisConfig` fields
-    for on-the-fly blurring of sharp photo folders.
+    for on-the-fly blurring of sharp photo folders; its ``preset`` key names a mix of
+    :data:`deblur_cli.synthesis.SYNTHESIS_PRESETS` to start from.
     """
 
     model: ModelConfig = field(default_factory=lambda: _model_presets()["lite"])
@@ -107,6 +108,9 @@ class TrainConfig:
             raise UsageError(f"horizon must be >= 1, got {self.horizon}")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "val_extra", tuple(str(v) for v in self.val_extra))
+        from deblur_cli.synthesis import expand_synthesis_preset
+
+        object.__setattr__(self, "synthesis", expand_synthesis_preset(self.synthesis))
         self.synthesis_config()  # validate the overrides now, not in a worker
 
     @property

@@ -65,6 +65,22 @@ def test_config_file_and_overrides(tmp_path):
         build_config(None, crop=100)
 
 
+def test_synthesis_preset_expands_and_table_keys_win(tmp_path):
+    from deblur_cli.synthesis import SYNTHESIS_PRESETS, SynthesisConfig
+
+    f = tmp_path / "cfg.toml"
+    f.write_text('[synthesis]\npreset = "k3-v2"\nnone_prob = 0.3\n')
+    cfg = build_config(f)
+    assert "preset" not in cfg.synthesis  # saved run configs hold every value, not a name
+    syn = cfg.synthesis_config()
+    assert syn.none_prob == 0.3 and syn.none_prob != SYNTHESIS_PRESETS["k3-v2"]["none_prob"]
+    assert syn.strength_beta == SYNTHESIS_PRESETS["k3-v2"]["strength_beta"] != SynthesisConfig().strength_beta
+    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again.synthesis_config() == syn
+    with pytest.raises(UsageError, match="unknown synthesis preset 'k4'"):
+        build_config(None, synthesis={"preset": "k4"})
+
+
 def test_samples_are_a_pure_function_of_the_index():
     class Noise(torch.utils.data.Dataset):
         def __len__(self):
@@ -336,11 +352,12 @@ def test_bad_data_or_run_folder_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "run2").exists()
 
 
-@pytest.mark.parametrize("name", ["lite-cpu.toml", "k3-cpu.toml", "paper-gpu.toml"])
+@pytest.mark.parametrize("name", ["lite-cpu.toml", "k3-cpu.toml", "k3-v2-cpu.toml", "paper-gpu.toml"])
 def test_shipped_recipes_parse(name):
     root = Path(__file__).resolve().parents[2] / "weights"
     cfg = build_config(root / name)
     assert cfg.crop % cfg.model.size_multiple == 0
     expected = {"lite-cpu.toml": ("mse_grad", (16, 32, 64), 3), "k3-cpu.toml": ("charbonnier_fft", (32, 64, 128), 3),
+                "k3-v2-cpu.toml": ("charbonnier_fft", (32, 64, 128), 3),
                 "paper-gpu.toml": ("charbonnier_fft", (32, 64, 128), 5)}[name]
     assert (cfg.loss, cfg.model.widths, cfg.model.kernel_size) == expected
