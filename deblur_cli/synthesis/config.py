@@ -57,6 +57,10 @@ class SynthesisConfig:
     sharpen_prob: float = 0.0  # chance of an in-camera unsharp mask after the noise, before JPEG
     jpeg_444_prob: float = 0.0  # chance of JPEG without chroma subsampling (else 4:2:0)
     scale_range: tuple[float, float] = (1.0, 1.0)  # crop scale (log-uniform): <1 shrinks a larger area, >1 enlarges
+    # Chance that a pair is camera translation only: one blur kernel over the whole crop (no
+    # rotation, zoom, spin or moving object). Hand-held shake is often close to that, and the
+    # network learns this family fastest (docs/training.md, the blur-first recipe).
+    uniform_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_subframes <= self.max_subframes:
@@ -89,7 +93,7 @@ class SynthesisConfig:
 
 _PROBABILITIES = (
     "object_prob", "noise_prob", "jpeg_prob", "none_prob", "discrete_prob", "zoom_prob", "spin_prob",
-    "poisson_prob", "sharpen_prob", "jpeg_444_prob",
+    "poisson_prob", "sharpen_prob", "jpeg_444_prob", "uniform_prob",
 )
 _WEIGHTS = {"trajectory_weights": 4, "object_shape_weights": 3}
 _RANGES = ("gamma_range", "photons_range", "scale_range")

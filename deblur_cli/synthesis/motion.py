@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -243,6 +243,10 @@ def _plan_motion(rng: np.random.Generator, cfg: SynthesisConfig, strength: float
     n_min = _odd_count(rng, cfg.min_subframes, cfg.max_subframes)
     dense = np.linspace(-0.5, 0.5, _DENSE)
     shake = _shake(rng, cfg, _DENSE, strength * cfg.max_shake_px)
+    # Drawn only when asked for, so mixes without it keep their draws.
+    uniform = cfg.uniform_prob > 0 and rng.random() < cfg.uniform_prob
+    if uniform:  # translation only: every pixel gets the same kernel
+        cfg = replace(cfg, max_rotation_deg=0.0, object_prob=0.0, zoom_prob=0.0, spin_prob=0.0)
     rot = math.radians(strength * cfg.max_rotation_deg)
     tilt = rot * cfg.tilt_fraction
     roll, tilt_x, tilt_y = _smooth_path(rng, rot), _smooth_path(rng, tilt), _smooth_path(rng, tilt)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -220,10 +220,19 @@ def _display_matrix(container: Any, path: Path) -> tuple[int, ...] | None:
         raise InputError(f"cannot decode video {path}: {_one_line(e)}") from None
     if frame is None:
         raise InputError(f"{path}: the video stream has no frames")
-    for sd in getattr(frame, "side_data", ()):
-        if getattr(sd.type, "name", "") == "DISPLAYMATRIX":
+    for sd in _side_data_entries(frame):
+        if getattr(getattr(sd, "type", None), "name", "") == "DISPLAYMATRIX" and len(bytes(sd)) >= 36:
             return tuple(struct.unpack("=9i", bytes(sd)[:36]))  # native byte order, as FFmpeg stores it
     return None
+
+
+def _side_data_entries(frame: Any) -> list[Any]:
+    """A frame's side-data entries. PyAV 18.1 made ``frame.side_data`` a Mapping (iterating it
+    gives the types, its values the entries); earlier releases iterate the entries directly."""
+    side = getattr(frame, "side_data", None)
+    if side is None:
+        return []
+    return list(side.values()) if isinstance(side, Mapping) else list(side)
 
 
 def _open_input(av: Any, path: Path) -> Any:
