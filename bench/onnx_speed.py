@@ -3,7 +3,7 @@
     python bench/onnx_speed.py [--weights lite] [--size 512] [--threads 2] [--repeats 3]
 
 Exports the weights with ``deblur_cli.tools.onnx_export`` (checked against torch), then times, on
-one ``size x size`` image, the engine (``deblur_cli.network.engine.Deblurrer``, fp32, one pass, as
+one ``size x size`` image, the engine (``deblur_cli.network.engine.Engine``, fp32, one pass, as
 ``deblur`` runs it) and an onnxruntime CPU session of the exported graph, with the same number
 of threads, alternating the two and keeping the best of ``--repeats`` runs each (a machine
 shared with other jobs makes every figure pessimistic; alternating makes them comparable).
@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deblur_cli.network.engine import Deblurrer, InferenceOptions
+from deblur_cli.methods import InferenceOptions
+
+from deblur_cli.network.engine import Engine
 from deblur_cli.quality.metrics import psnr
 from deblur_cli.tools.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, require, sample_image
 from deblur_cli.weights import load_model
@@ -45,7 +47,7 @@ def main() -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        engine = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32"))
+        engine = Engine(model, InferenceOptions(device="cpu", precision="fp32"))
         rgb = sample_image(args.size, args.size, seed=1)
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
         mp = args.size * args.size / 1e6

@@ -34,10 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deblur_cli.tools.doctor import cpu_name  # noqa: E402
-from deblur_cli.network.engine import Deblurrer, InferenceOptions, cpu_has_native_bf16  # noqa: E402
-from deblur_cli.network.model import MODEL_PRESETS, AttentiveDeblurNet, ModelConfig  # noqa: E402
+from deblur_cli.methods import InferenceOptions  # noqa: E402
+from deblur_cli.network.engine import DEFAULT_OVERLAP, Engine, cpu_has_native_bf16  # noqa: E402
+from deblur_cli.network import architectures  # noqa: E402
+from deblur_cli.network.architectures import NetworkConfig  # noqa: E402
 
-CONFIGS = {"default": MODEL_PRESETS["paper"], **MODEL_PRESETS}  # "default": the paper's network
+CONFIGS = {"default": architectures.preset("paper"), **architectures.presets()}  # "default": the paper's network
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -51,11 +53,11 @@ class Row:
 # ---- measurements ----------------------------------------------------------------------------
 
 
-def flops_per_mp(config: ModelConfig, side: int = 256) -> float:
+def flops_per_mp(config: NetworkConfig, side: int = 256) -> float:
     """Forward FLOPs per megapixel, counted by torch's FlopCounterMode on a side x side input."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = AttentiveDeblurNet(config).eval()
+    model = architectures.build(config).eval()
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model(torch.rand(1, 3, side, side))
     return counter.get_total_flops() / (side * side / 1e6)
@@ -95,7 +97,7 @@ def _best_time(fn: Callable[[], object], device: torch.device, reps: int, warmup
 
 
 def time_forward(
-    model: AttentiveDeblurNet, side: int, precision: str, channels_last: bool, device: torch.device, reps: int
+    model: torch.nn.Module, side: int, precision: str, channels_last: bool, device: torch.device, reps: int
 ) -> float:
     """Seconds for one raw forward pass on a side x side input (no engine), for layout comparisons."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -112,10 +114,10 @@ def time_forward(
 
 
 def time_engine(
-    model: AttentiveDeblurNet, rgb: np.ndarray, opts: InferenceOptions, reps: int, warmup: int = 1
+    model: torch.nn.Module, rgb: np.ndarray, opts: InferenceOptions, reps: int, warmup: int = 1
 ) -> tuple[float, int, np.ndarray]:
-    """Seconds for Deblurrer.run on ``rgb``, the number of tiles, and the output."""
-    d = Deblurrer(model, opts)
+    """Seconds for Engine.run on ``rgb``, the number of tiles, and the output."""
+    d = Engine(model, opts)
     tiles = [0]
     out: list[np.ndarray] = []
 
@@ -169,7 +171,7 @@ def child_big(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     model = _model(args)
     opts = InferenceOptions(device="cpu", precision=args.precision)
-    d = Deblurrer(model, opts)
+    d = Engine(model, opts)
     tile = d.tile_size_for(args.height, args.width)
     # What image_io hands over: a float32 H x W x 3 array (the decoded uint8 is dropped by then).
     rgb = np.random.default_rng(0).random((args.height, args.width, 3), dtype=np.float32)
@@ -285,13 +287,13 @@ def _random_weights_file(args: argparse.Namespace, folder: Path) -> Path | None:
 # ---- main ------------------------------------------------------------------------------------
 
 
-def _model(args: argparse.Namespace) -> AttentiveDeblurNet:
+def _model(args: argparse.Namespace) -> torch.nn.Module:
     if args.weights:
         from deblur_cli.weights import load_model
 
         return load_model(args.weights)[0]
     torch.manual_seed(0)
-    return AttentiveDeblurNet(CONFIGS[args.config])
+    return architectures.build(CONFIGS[args.config])
 
 
 def _default_threads() -> int:
@@ -370,14 +372,14 @@ def main(argv: list[str] | None = None) -> None:
     for p in cpu_precisions:
         opts = InferenceOptions(device="cpu", precision=p, tile=tile)
         t, tiles, _ = time_engine(model, make_image(tiled_side, tiled_side), opts, reps=1, warmup=0)
-        overlap = opts.tile_overlap
+        overlap = DEFAULT_OVERLAP if opts.tile_overlap is None else opts.tile_overlap
         speed_row(f"CPU tiled {tiled_side}x{tiled_side}, tile {tile} {p}", t, tiled_side**2, p,
                   f"({tiles} tiles, overlap {overlap}; per output MP)")
 
     if not args.skip_layout:
         for p in cpu_precisions:
             for cl in (False, True):
-                t = time_forward(AttentiveDeblurNet(model.config), whole, p, cl, cpu, reps=2)
+                t = time_forward(architectures.build(model.config), whole, p, cl, cpu, reps=2)
                 layout = "channels_last" if cl else "contiguous (NCHW)"
                 speed_row(f"CPU forward {whole}x{whole} {p} {layout}", t, whole * whole, p)
 

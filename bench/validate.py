@@ -10,7 +10,7 @@ The sets: ``bench/data/val`` (the project's synthesis on the 7 validation photos
 training photo comes from). For each set it prints the mean input and output PSNR, the mean
 gain, the gain per strength class (from the set's ``pairs.tsv``), the worst per-image gain with
 its name, and SSIM / MS-SSIM. Scoring is ``deblur_cli.tools.evaluate.evaluate`` with
-``deblur_cli.network.engine.Deblurrer`` (the same path as ``deblur evaluate``).
+``deblur_cli.network.engine.Engine`` (the same path as ``deblur evaluate``).
 
 Two verdicts:
 
@@ -146,14 +146,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deblur_cli.network.engine import Deblurrer, InferenceOptions
+    from deblur_cli.methods import InferenceOptions
+
+    from deblur_cli.network.engine import Engine
     from deblur_cli.weights import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     sets = {p.name: p for p in args.data} if args.data else SETS
     model, _ = load_model(args.weights)
-    deblurrer = Deblurrer(model, InferenceOptions(device=args.device, precision=args.precision))
+    deblurrer = Engine(model, InferenceOptions(device=args.device, precision=args.precision))
     results = score_sets(deblurrer.run, sets)
     for name, s in results.items():
         print(format_summary(name, s))

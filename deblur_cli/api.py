@@ -5,10 +5,11 @@
     sharp = deblurrer(Image.open("a.jpg"))  # a PIL image in, a PIL image out
     sharp_array = deblurrer(array)          # uint8 / uint16 / float H x W (x 3 or 4) in, same out
 
-This is a thin layer over the engine: weights are loaded by :mod:`deblur_cli.weights`,
-images run through :class:`deblur_cli.network.engine.Deblurrer` (tiling, padding, precision,
-out-of-memory retry), exactly as ``deblur photo.jpg`` does; the CLI uses this class too.
-Only the conversion between your image and the engine's float32 ``H x W x 3`` in
+This is a thin layer over the method registry (:mod:`deblur_cli.methods`): the options are
+one :class:`~deblur_cli.methods.InferenceOptions` value, checked when it is built; the
+method it names (the trained ``network`` by default) builds the runner, exactly as
+``deblur photo.jpg`` does; the CLI, ``deblur video`` and ``deblur serve`` use this class too.
+Only the conversion between your image and the runner's float32 ``H x W x 3`` in
 ``[0, 1]`` happens here. torch is imported when a :class:`Deblurrer` is built, not
 when this module is imported.
 
@@ -22,44 +23,28 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from deblur_cli.methods import InferenceOptions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; keeps torch and PIL out of import time
     from PIL import Image
+    from torch import nn
 
-    from deblur_cli.network.engine import Deblurrer as EngineDeblurrer
-    from deblur_cli.network.model import AttentiveDeblurNet
+    from deblur_cli.methods import Runner
     from deblur_cli.weights import LoadedWeights, LocatedWeights
 
 ImageT = TypeVar("ImageT", "np.ndarray", "Image.Image")
 ProgressFn = Callable[[int, int], None]
 
-
-@dataclass(frozen=True)
-class DeblurOptions:
-    """How to run the network; the same choices as the CLI's options.
-
-    ``weights``: registered name, ``.safetensors``/``.pth`` path or http(s) URL (None: the
-    default registered weights), or weights already located by ``deblur_cli.weights.resolve``. ``device``: ``auto|cpu|cuda|cuda:N``. ``precision``:
-    ``auto|fp32|bf16|fp16``. ``tile``: tile side in pixels (None: chosen from free memory).
-    ``tile_overlap``: pixels shared by neighbouring tiles (None: the engine's 64).
-    ``threads``: torch CPU threads (None: leave torch's setting; note it is process-wide).
-    """
-
-    weights: str | LocatedWeights | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    tile: int | None = None
-    tile_overlap: int | None = None
-    threads: int | None = None
+#: The name this value had before the command line, serve and the engine shared it.
+DeblurOptions = InferenceOptions
 
 
 class Deblurrer:
-    """Loads weights once and deblurs any number of images with them.
+    """Loads a method (the trained network by default) once and deblurs any number of images.
 
     Accepts and returns the same kind of image (see :meth:`deblur`). Building one loads
     the weights and moves the network to the device, which takes about a second; keep
@@ -75,59 +60,62 @@ class Deblurrer:
         tile: int | None = None,
         tile_overlap: int | None = None,
         threads: int | None = None,
-        model: AttentiveDeblurNet | None = None,
+        method: str = "network",
+        model: nn.Module | None = None,
     ) -> None:
-        """Load ``weights`` (or use ``model``, an already built network) for inference.
+        """Build the runner of ``method`` (``deblur_cli.methods.names()``): for ``network``,
+        load ``weights`` (or use ``model``, an already built network). The arguments are the
+        fields of :class:`~deblur_cli.methods.InferenceOptions`; :meth:`from_options` takes
+        that value whole.
 
         Raises :class:`~deblur_cli.errors.WeightsError` for missing or bad weights,
         :class:`~deblur_cli.errors.UsageError` for a bad option and
         :class:`~deblur_cli.errors.ResourceError` when the device is not available.
         """
-        from deblur_cli.network import engine
+        options = InferenceOptions(weights, device, precision, tile, tile_overlap, threads, method)
+        self._start(options, model)
 
-        from deblur_cli.network.limits import check_threads, check_tile
+    @classmethod
+    def from_options(cls, options: InferenceOptions, model: nn.Module | None = None) -> Deblurrer:
+        """A Deblurrer for an options value built elsewhere (the command line, serve)."""
+        deblurrer = cls.__new__(cls)
+        deblurrer._start(options, model)
+        return deblurrer
 
-        self.options = DeblurOptions(weights, device, precision, tile, tile_overlap, threads)
-        check_threads(threads)  # the limits the command line's options check too
-        check_tile(tile, tile_overlap)
-        if threads is not None:
-            import torch
+    def _start(self, options: InferenceOptions, model: nn.Module | None) -> None:
+        from deblur_cli.methods import create
 
-            torch.set_num_threads(threads)
-        # Options are checked before the (slower) weights load.
-        extra = {} if tile_overlap is None else {"tile_overlap": tile_overlap}
-        inference = engine.InferenceOptions(device=device, precision=precision, tile=tile, **extra)
-        engine.resolve_precision(inference.precision, engine.resolve_device(inference.device))  # fp16 on CPU, no CUDA
-        self.weights_info: LoadedWeights | None = None
-        if model is None:
-            from deblur_cli.weights import load_model
-
-            model, self.weights_info = load_model(weights)
-        self.engine: EngineDeblurrer = engine.Deblurrer(model, inference)
+        self.options = options
+        self.runner: Runner = create(options, model)
         self._lock = threading.Lock()
 
-    # ---- what the engine chose ---------------------------------------------------------
+    # ---- what the method chose -----------------------------------------------------------
 
     @property
     def device(self) -> Any:
-        """The torch device the network runs on."""
-        return self.engine.device
+        """Where the method runs (for the network: the torch device)."""
+        return self.runner.device
 
     @property
     def precision(self) -> str:
         """``fp32``, ``bf16`` or ``fp16``: the resolved precision."""
-        return self.engine.precision
+        return self.runner.precision
+
+    @property
+    def weights_info(self) -> LoadedWeights | None:
+        """The weights loaded (None for a method without weights, or a ``model`` given)."""
+        return self.runner.weights_info
 
     # ---- running -------------------------------------------------------------------------
 
     def run(self, rgb: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         """Deblur a float32 ``H x W x 3`` RGB array in ``[0, 1]``; returns the same layout.
 
-        This is the pipeline's model-running step (``deblur image``, ``batch``, ``video``).
-        ``progress(done_tiles, total_tiles)`` is called from the calling thread.
+        This is the pipeline's deblurring step (``deblur image``, ``batch``, ``video``, serve).
+        ``progress(done, total)`` is called from the calling thread.
         """
         with self._lock:
-            return self.engine.run(rgb, progress=progress)
+            return self.runner.run(rgb, progress=progress)
 
     def deblur(self, image: ImageT, progress: ProgressFn | None = None) -> ImageT:
         """Deblur a PIL image or a numpy array and return the same type, shape and depth.
@@ -165,7 +153,7 @@ class Deblurrer:
 # ---- one call ----------------------------------------------------------------------------
 
 _CACHE_LOCK = threading.Lock()
-_CACHED: tuple[DeblurOptions, Deblurrer] | None = None
+_CACHED: tuple[InferenceOptions, Deblurrer] | None = None
 
 
 def deblur(
@@ -176,6 +164,7 @@ def deblur(
     precision: str = "auto",
     tile: int | None = None,
     tile_overlap: int | None = None,
+    method: str = "network",
     progress: ProgressFn | None = None,
 ) -> ImageT:
     """Deblur one image in one call: ``sharp = deblur_cli.deblur(image)``.
@@ -184,11 +173,11 @@ def deblur(
     built is kept, so repeated calls with the same options load the weights only once.
     """
     global _CACHED
-    wanted = DeblurOptions(weights, device, precision, tile, tile_overlap)
+    wanted = InferenceOptions(weights, device, precision, tile, tile_overlap, method=method)
     with _CACHE_LOCK:
         if _CACHED is None or _CACHED[0] != wanted:
             _CACHED = None  # free the old model before loading the new one
-            _CACHED = (wanted, Deblurrer(weights, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap))
+            _CACHED = (wanted, Deblurrer.from_options(wanted))
         deblurrer = _CACHED[1]
     return deblurrer.deblur(image, progress)
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 import deblur_cli
 from deblur_cli import api
-from deblur_cli.network.engine import Deblurrer as EngineDeblurrer
-from deblur_cli.network.engine import InferenceOptions
+from deblur_cli.methods import InferenceOptions
+from deblur_cli.network.engine import Engine
 from deblur_cli.errors import UsageError, WeightsError
 from deblur_cli.files.image_io import quantize
 from deblur_cli.network.model import AttentiveDeblurNet
@@ -40,7 +40,7 @@ def _image(h: int = 24, w: int = 40, seed: int = 0) -> np.ndarray:
 
 def _engine_output(model: AttentiveDeblurNet, rgb: np.ndarray) -> np.ndarray:
     """What the engine itself returns: the API must add nothing but conversions."""
-    return EngineDeblurrer(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
+    return Engine(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
 
 
 def test_import_is_light() -> None:

@@ -224,7 +224,7 @@ def test_main_scores_all_three_sets_by_default_and_writes_the_verdict(tmp_path, 
         def run(self, x):
             return x
 
-    monkeypatch.setattr(engine, "Deblurrer", Identity)
+    monkeypatch.setattr(engine, "Engine", Identity)
     out = tmp_path / "r.json"
     assert validate.main(["fake", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())

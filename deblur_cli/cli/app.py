@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -40,14 +40,9 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 from deblur_cli import __version__
 from deblur_cli.tools.doctor import DISTRIBUTION
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, EXIT_USAGE, DeblurError
-from deblur_cli.files.bundled import registered_names
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
-from deblur_cli.network.limits import MIN_TILE, available_cores, check_threads, check_tile
+from deblur_cli.network.limits import MIN_TILE  # noqa: F401 - the floor --tile's help names
 from deblur_cli.progress import Progress as ProgressFn
-
-if TYPE_CHECKING:
-    from deblur_cli.api import Deblurrer
-    from deblur_cli.weights import LoadedWeights, LocatedWeights
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -217,26 +212,12 @@ def _errors() -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- shared options
-
-def _weights_help() -> str:
-    """The --weights help, naming the registered weights and the default (read without torch)."""
-    default, names = registered_names()
-    known = f" ({', '.join(names)}; `deblur weights list`)" if names else ""
-    chosen = f" \\[default: {default}]" if default else ""
-    return f"Registered weights NAME{known}, a file PATH (.safetensors or .pth) or an http(s) URL.{chosen}"
+# The inference options of the commands that deblur are in :mod:`deblur_cli.cli.options`.
 
 
-Weights = Annotated[
-    Optional[str],
-    typer.Option("--weights", "-w", help=_weights_help(), rich_help_panel="Model"),
-]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel="Model")]
-Precision = Annotated[
-    str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.", rich_help_panel="Model")
-]
 def _checked_by(check: Any) -> Any:
-    """An option callback running the library's own check (the Python API runs the same one),
-    its UsageError shown as click's usage error for the option."""
+    """An option callback running the library's own check, its UsageError shown as click's
+    usage error for the option."""
 
     def callback(value: Any) -> Any:
         try:
@@ -248,38 +229,11 @@ def _checked_by(check: Any) -> Any:
     return callback
 
 
-Tile = Annotated[
-    Optional[int],
-    typer.Option(callback=_checked_by(check_tile), help=f"Tile side in pixels, at least {MIN_TILE}; default: chosen from free memory.", rich_help_panel="Model"),
-]
-TileOverlap = Annotated[Optional[int], typer.Option(callback=_checked_by(lambda v: check_tile(None, v)), help="Overlap between tiles in pixels; seams are blended. \\[default: 64]", rich_help_panel="Model", show_default=False)]
-Threads = Annotated[Optional[int], typer.Option(callback=_checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
 MaxPixels = Annotated[
     Optional[int], typer.Option(help=f"Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {DEFAULT_MAX_PIXELS:_}]")
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _locate(weights: str | None) -> LocatedWeights:
-    """The weights file the spec names (downloaded once when a URL, with a bar showing its
-    size and rate), found as part of a plan."""
-    from deblur_cli.weights import resolve
-
-    with _download_bar() as progress:
-        task = progress.add_task(f"Weights {_printable(weights or '')}".rstrip(), total=None, visible=False)
-
-        def shown(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None, visible=True)
-
-        return resolve(weights, progress=shown)
 
 
 def _download_bar() -> Progress:
@@ -289,22 +243,6 @@ def _download_bar() -> Progress:
         TransferSpeedColumn(), TimeRemainingColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     )
-
-
-def _deblurrer(
-    weights: LocatedWeights, device: str, precision: str, tile: int | None, tile_overlap: int | None, threads: int | None
-) -> tuple[Deblurrer, LoadedWeights]:
-    """Load located weights and wrap them for inference: the first costly step of a run.
-
-    Through the Python API (:class:`deblur_cli.api.Deblurrer`): the CLI runs the same code as
-    library users; the API checks the options (device errors included) before the weights load.
-    """
-    from deblur_cli.api import Deblurrer
-
-    _set_threads(threads)
-    with _spinner("Loading weights"):
-        deblurrer = Deblurrer(weights, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
-    return deblurrer, deblurrer.weights_info  # type: ignore[return-value] - built from weights: set
 
 
 @contextmanager

@@ -19,29 +19,22 @@ import typer
 from rich.table import Table
 
 from deblur_cli.cli.app import (
-    Device,
     MaxPixels,
     Overwrite,
-    Precision,
     Quality,
-    Threads,
-    Tile,
-    TileOverlap,
-    Weights,
     _bar,
-    _deblurrer,
     _errors,
     _fail,
-    _locate,
     _print_failures,
     _printable,
-    _set_threads,
     _tile_callback,
     app,
     console,
     out,
 )
+from deblur_cli.cli.options import Weights, inference_options, load, locate
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED
+from deblur_cli.methods import InferenceOptions
 
 __all__ = ["app", "main"]
 
@@ -50,18 +43,15 @@ __all__ = ["app", "main"]
 
 
 @app.command("image")
+@inference_options()
 def image_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="The blurry photo(s).", show_default=False)],
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="The result's file (format from the extension), or a folder (existing, or written with a trailing /) where results keep their input's name. Several inputs need a folder. Default: INPUT_deblurred.EXT next to each input.")] = None,
     overwrite: Overwrite = False,
     quality: Quality = 95,
     max_pixels: MaxPixels = None,
-    weights: Weights = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    tile: Tile = None,
-    tile_overlap: TileOverlap = None,
-    threads: Threads = None,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
     with _errors():
@@ -70,8 +60,7 @@ def image_cmd(
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
         as_folder = output is not None and output.endswith(("/", "\\"))
         plan = plan_image(inputs, Path(output) if output else None, opts, output_is_folder=as_folder)
-        located = _locate(weights)
-        deblurrer, _ = _deblurrer(located, device, precision, tile, tile_overlap, threads)
+        deblurrer = load(locate(inference))
         if len(plan.jobs) > 1:
             _run_batch(deblurrer, plan, title="deblur image")
             return
@@ -85,20 +74,17 @@ def image_cmd(
 
 
 @app.command("batch")
+@inference_options()
 def batch_cmd(
     in_dir: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).", show_default=False)],
     out_dir: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder; subfolders are mirrored. Default: IN_DIR_deblurred next to IN_DIR.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist (default: skip them, so an interrupted run resumes).")] = False,
     quality: Quality = 95,
     max_pixels: MaxPixels = None,
-    weights: Weights = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    tile: Tile = None,
-    tile_overlap: TileOverlap = None,
-    threads: Threads = None,
     only_blurry: Annotated[bool, typer.Option("--only-blurry", help="Deblur only photos whose blur score (see `deblur score`) is above --threshold; list the others.")] = False,
     threshold: Annotated[float, typer.Option(help="Blur score above which --only-blurry deblurs a photo (0 sharp .. 1 blurry).")] = 0.35,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
     with _errors():
@@ -111,8 +97,7 @@ def batch_cmd(
             keep = keep_blurry(threshold)
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
         plan = plan_batch(in_dir, out_dir, opts)
-        located = _locate(weights)
-        deblurrer, _ = _deblurrer(located, device, precision, tile, tile_overlap, threads)
+        deblurrer = load(locate(inference))
         _run_batch(deblurrer, plan, keep)
 
 
@@ -166,6 +151,7 @@ def _batch_summary(result, unsupported=(), plan_notes=(), title="deblur batch") 
 
 
 @app.command("attention-map")
+@inference_options(only=("weights", "device", "threads"))
 def attention_cmd(
     image: Annotated[Path, typer.Argument(help="The photo to analyse.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the maps and the summary figure.")] = Path("attention_maps"),
@@ -175,9 +161,8 @@ def attention_cmd(
     raw: Annotated[bool, typer.Option("--raw", help="Also save the maps as .npy and the channel attention as CSV.")] = False,
     max_side: Annotated[int, typer.Option(help="Larger images are analysed downscaled to this long side.")] = 2048,
     overwrite: Overwrite = False,
-    weights: Weights = None,
-    device: Device = "auto",
-    threads: Threads = None,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Show where the network looks: spatial attention heatmaps, overlays and a Fig. 8-style summary."""
     with _errors():
@@ -185,12 +170,14 @@ def attention_cmd(
         from deblur_cli.weights import load_model
 
         opts = AttentionOptions(blocks=blocks, scale=scale, colormap=colormap, raw=raw, max_side=max_side)
-        plan = plan_attention(image, out_dir, opts, overwrite=overwrite, weights=weights)
-        _set_threads(threads)
+        from deblur_cli.network.engine import set_threads
+
+        plan = plan_attention(image, out_dir, opts, overwrite=overwrite, weights=inference.weights)
+        set_threads(inference.threads)
         model, _ = load_model(plan.weights)
         with _bar() as progress:
             task = progress.add_task(f"Attention maps of {_printable(image.name)}", total=None)
-            result = run_attention(model, plan, progress=_tile_callback(progress, task), device=device)
+            result = run_attention(model, plan, progress=_tile_callback(progress, task), device=inference.device)
         for note in result.notes:
             console.print(f"[yellow]note:[/] {_printable(note)}", soft_wrap=True)
         console.print(f"[green]wrote {len(result.files)} files[/] in {_printable(out_dir)}:", soft_wrap=True)
@@ -206,6 +193,7 @@ from deblur_cli.cli import train as cli_train, weights as cli_weights  # noqa: E
 
 
 @app.command("evaluate")
+@inference_options(precision="fp32", precision_help="fp32 by default for comparable scores; bf16/fp16 to trade accuracy for speed.")
 def evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="Test pairs: GoPro layout (ROOT/<seq>/{blur,sharp}) or flat (ROOT/{blur,sharp}).", show_default=False)],
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write all scores as JSON.")] = None,
@@ -215,12 +203,8 @@ def evaluate_cmd(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N pairs.")] = None,
     overwrite: Overwrite = False,
     per_image: Annotated[Optional[bool], typer.Option("--per-image/--no-per-image", help="Show a row per image (default: when there are at most 30).", show_default=False)] = None,
-    weights: Weights = None,
-    device: Device = "auto",
-    precision: Annotated[str, typer.Option(help="fp32 by default for comparable scores; bf16/fp16 to trade accuracy for speed.", rich_help_panel="Model")] = "fp32",
-    tile: Tile = None,
-    tile_overlap: TileOverlap = None,
-    threads: Threads = None,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Measure weights on a test set: PSNR, SSIM and MS-SSIM per image, per sequence and overall."""
     with _errors():
@@ -228,12 +212,12 @@ def evaluate_cmd(
 
         opts = EvalOptions(blur_folder=blur_folder, save_dir=save_dir, limit=limit, overwrite=overwrite)
         plan = plan_evaluate(data, opts, json_path=json_path, csv_path=csv_path)
-        located = _locate(weights)
-        deblurrer, info = _deblurrer(located, device, precision, tile, tile_overlap, threads)
+        deblurrer = load(locate(inference))
         with _bar() as progress:
             task = progress.add_task("Evaluating", total=None)
             report = run_evaluate(deblurrer.run, plan, progress=_tile_callback(progress, task))
-        _eval_table(report, info.source, per_image if per_image is not None else len(report.images) <= 30)
+        info = deblurrer.weights_info
+        _eval_table(report, info.source if info is not None else inference.method, per_image if per_image is not None else len(report.images) <= 30)
 
 
 def _eval_table(report, weights_name: str, per_image: bool) -> None:

@@ -14,18 +14,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from deblur_cli.cli.app import (
-    Device,
     MaxPixels,
     Overwrite,
-    Precision,
-    Threads,
-    Tile,
-    TileOverlap,
-    Weights,
     _bar,
-    _deblurrer,
     _errors,
-    _locate,
     _print_failures,
     _printable,
     _tile_callback,
@@ -34,7 +26,9 @@ from deblur_cli.cli.app import (
     out,
     weights_app,
 )
+from deblur_cli.cli.options import inference_options, load, locate
 from deblur_cli.errors import EXIT_FAILURES, InputError
+from deblur_cli.methods import InferenceOptions
 
 # ----------------------------------------------------------------------------- blur score
 
@@ -90,6 +84,7 @@ def score_cmd(
 
 
 @app.command("video")
+@inference_options()
 def video_cmd(
     input: Annotated[Path, typer.Argument(help="The shaky video (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...).", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (.mp4, .mov, .mkv or .webm). Default: INPUT_deblurred.EXT next to the input.")] = None,
@@ -100,12 +95,8 @@ def video_cmd(
     duration: Annotated[Optional[str], typer.Option(help="Length of the piece: seconds or \\[HH:]MM:SS.")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Copy the audio stream (not re-encoded).")] = True,
     overwrite: Overwrite = False,
-    weights: Weights = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    tile: Tile = None,
-    tile_overlap: TileOverlap = None,
-    threads: Threads = None,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Deblur a video frame by frame; keeps frame rate, size, rotation and audio. Needs the \\[video] extra (PyAV)."""
     with _errors():
@@ -118,7 +109,7 @@ def video_cmd(
         plan = video.plan_video(input, output, opts)
         for note in plan.notes:
             console.print(f"[yellow]note:[/] {_printable(input.name)}: {_printable(note)}", soft_wrap=True)
-        deblurrer, _ = _deblurrer(_locate(weights), device, precision, tile, tile_overlap, threads)
+        deblurrer = load(locate(inference))
         columns = (
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
@@ -156,10 +147,9 @@ def weights_export_onnx(
         if check:
             onnx_export.require("onnxruntime")
         onnx_export.check_onnx_output(out_file, overwrite)  # .onnx: never a weights file
-        located = _locate(name)
         from deblur_cli.weights import load_model
 
-        model, _ = load_model(located)
+        model, _ = load_model(locate(InferenceOptions(weights=name)).weights)  # type: ignore[arg-type] - located
         with _bar() as progress:
             progress.add_task(f"Exporting {_printable(name)}", total=None)
             result = onnx_export.export_onnx(model, out_file, overwrite=overwrite, check=check)

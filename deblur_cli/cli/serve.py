@@ -12,26 +12,13 @@ from typing import Annotated
 
 import typer
 
-from deblur_cli.cli.app import (
-    Device,
-    MaxPixels,
-    Precision,
-    Quality,
-    Threads,
-    Tile,
-    TileOverlap,
-    Weights,
-    _deblurrer,
-    _errors,
-    _locate,
-    _printable,
-    app,
-    console,
-    out,
-)
+from deblur_cli.cli.app import MaxPixels, Quality, _errors, _printable, app, console, out
+from deblur_cli.cli.options import inference_options, load, locate
+from deblur_cli.methods import InferenceOptions
 
 
 @app.command("serve")
+@inference_options()
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but 127.0.0.1 / localhost lets other machines in (there is no authentication).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
@@ -39,12 +26,8 @@ def serve_cmd(
     max_pixels: MaxPixels = None,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests that may be in progress at once (uploading, waiting or running); more are answered 503.")] = 16,
     quality: Quality = 95,
-    weights: Weights = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    tile: Tile = None,
-    tile_overlap: TileOverlap = None,
-    threads: Threads = None,
+    *,
+    inference: InferenceOptions,
 ) -> None:
     """Serve a web page to deblur photos (before / after view, download) and an HTTP API. Needs the \\[serve] extra.
 
@@ -60,7 +43,7 @@ def serve_cmd(
         options = ServeOptions(max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality)
         sock = listen(host, port)  # before the weights: a taken port fails at once
         try:
-            deblurrer, info = _deblurrer(_locate(weights), device, precision, tile, tile_overlap, threads)
+            deblurrer = load(locate(inference))
             application = create_app(deblurrer, options, on_served=_print_served)
             if not is_loopback(host):
                 console.print(
@@ -68,7 +51,8 @@ def serve_cmd(
                     "anyone who can reach this port can use it",
                     soft_wrap=True,
                 )
-            name = info.entry.name if info.entry is not None else info.path.name
+            info = deblurrer.weights_info
+            name = inference.method if info is None else info.entry.name if info.entry is not None else info.path.name
             url = page_url(sock)
             out.print(f"deblur serve: open {url} in a browser", soft_wrap=True, markup=False)
             console.print(

@@ -8,7 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from deblur_cli.cli.app import Device, Threads, _bar, _errors, _printable, _set_threads, app, console
+from deblur_cli.cli.app import _bar, _checked_by, _errors, _printable, app, console
+from deblur_cli.cli.options import Device
+from deblur_cli.network.limits import available_cores, check_threads
+
+Threads = Annotated[Optional[int], typer.Option(callback=_checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
 
 
 @app.command("train")
@@ -43,7 +47,9 @@ def train_cmd(
         from deblur_cli.training import build_config, plan_train
         from deblur_cli.training.config import parse_duration
 
-        _set_threads(threads)
+        from deblur_cli.network.engine import set_threads
+
+        set_threads(threads)
         budget = parse_duration(time_budget) if time_budget is not None else None
         overrides = dict(
             recipe=recipe, steps=steps, batch_size=batch_size, crop=crop, lr=lr, warmup_steps=warmup_steps,

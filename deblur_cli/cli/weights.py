@@ -15,6 +15,7 @@ from deblur_cli.cli.app import Overwrite, _download_bar, _errors, _printable, co
 def weights_list() -> None:
     """Show the registered weights."""
     with _errors():
+        from deblur_cli.network import architectures
         from deblur_cli.weights import default_weights_name, list_weights
 
         entries = list_weights()
@@ -23,7 +24,7 @@ def weights_list() -> None:
             return
         default = default_weights_name()
         for i, e in enumerate(entries):  # a block per entry: a table cut descriptions into 40 lines at 80 columns
-            arch = f"widths {'/'.join(map(str, e.config.widths))}, {e.config.kernel_size}x{e.config.kernel_size} kernels"
+            arch = architectures.of(e.config).describe(e.config)
             mark = " [green](default)[/]" if e.name == default else ""
             out.print(("\n" if i else "") + f"[bold]{_printable(e.name)}[/]{mark}  {arch}, {_printable(e.licence)}, sha256 {e.sha256[:12]}")
             if e.description:

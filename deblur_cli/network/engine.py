@@ -1,6 +1,6 @@
 """Inference: device and precision choice, padding, tiled passes with blended seams, OOM retry.
 
-``Deblurrer(model, options).run(rgb)`` takes a float32 ``H x W x 3`` image in
+``Engine(model, options).run(rgb)`` takes a float32 ``H x W x 3`` image in
 [0, 1] and returns the deblurred image of the same shape. Images larger than
 the tile chosen for the device's memory are cut into overlapping tiles whose
 outputs are blended (see :mod:`deblur_cli.network.tiling`). Tiles start on the model's
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from deblur_cli.errors import ResourceError, UsageError
-from deblur_cli.network import limits
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network import architectures, limits
 from deblur_cli.progress import Progress
 from deblur_cli.network.tiling import (
     Stitcher,
@@ -33,15 +33,8 @@ from deblur_cli.network.tiling import (
     tile_window,
 )
 
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-#: Default overlap between neighbouring tiles, in pixels. With random weights the network's
-#: output near a tile edge needs ~30 px of context to match the whole-image output to
-#: 50 dB; 64 px overlap with a ramp over its central half keeps the seam pixels >= 30 px
-#: from their tile's edge (default config, 128px tiles: 63-72 dB tiled vs whole; with
-#: 32 px overlap and a full-width ramp: 48-54 dB).
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP = limits.DEFAULT_OVERLAP
 #: Fraction of the overlap the blending ramp spans (centred; see tiling.blend_window).
 BLEND_RAMP = 0.5
 #: OOM retries halve the tile down to this side; below it the run fails with ResourceError.
@@ -55,36 +48,33 @@ CPU_AVAILABLE_FRACTION = 0.5
 CUDA_FREE_FRACTION = 0.6
 #: Largest pass in pixels (4096^2): keeps every feature map well under 2^31 elements.
 MAX_PASS_PIXELS = 4096 * 4096
-#: Peak activation bytes per input pixel of one forward pass of the default config
-#: (widths 32/64/128), rounded up from VmHWM measurements on CPU with channels_last
-#: (fp32: 1245 B/px at 512^2, 814 at 1024^2; bf16: 732 and 623); see bench/speed.py.
-#: fp16 on CUDA is assumed like bf16.
-_BYTES_PER_PX_DEFAULT = {"fp32": 1100.0, "bf16": 850.0, "fp16": 850.0}
-#: The part of it that does not depend on the widths (3- and 6-channel maps at every scale).
-_FIXED_BYTES_PER_PX = 100.0
 #: Fixed overhead of a pass (oneDNN / cuDNN scratch), bytes.
 _PASS_OVERHEAD_BYTES = 150_000_000
 
 
-@dataclass(frozen=True)
-class InferenceOptions:
-    """How to run the network. ``tile=None`` picks the tile from the available memory."""
+class EngineOptions(Protocol):
+    """The fields of the one inference-options value (:class:`deblur_cli.methods.InferenceOptions`)
+    that the engine reads, already checked where that value was built. ``tile`` None: chosen
+    from the free memory; ``tile_overlap`` None: :data:`DEFAULT_OVERLAP`."""
 
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    tile: int | None = None  # tile side in px, rounded to the model's size multiple
-    tile_overlap: int = DEFAULT_OVERLAP
+    @property
+    def device(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def tile(self) -> int | None: ...
+    @property
+    def tile_overlap(self) -> int | None: ...
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", self.precision.strip().lower())
-        if self.precision not in PRECISIONS:
-            raise UsageError(
-                f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}"
-            )
-        if self.tile is not None and self.tile < 1:
-            raise UsageError(f"--tile must be a positive number of pixels, got {self.tile}")
-        if self.tile_overlap < 0:
-            raise UsageError(f"--tile-overlap must be >= 0, got {self.tile_overlap}")
+
+class _Defaults:
+    device, precision, tile, tile_overlap = "auto", "auto", None, None
+
+
+def set_threads(threads: int | None) -> None:
+    """The one place torch's CPU thread count is set (process-wide); None leaves it."""
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
@@ -94,7 +84,7 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     name is a UsageError (exit 2); CUDA asked for but missing is a ResourceError (exit 6).
     ``local_rank`` (a torchrun process's GPU) turns ``auto``/``cuda`` into ``cuda:<rank>``.
     """
-    key = name.strip().lower()
+    key = limits.check_device(name)
     if key == "auto":
         key = "cuda" if torch.cuda.is_available() else "cpu"
     if key == "cuda" and local_rank is not None and torch.cuda.is_available():
@@ -103,8 +93,6 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
         return torch.device("cpu")
     if key == "cuda" or key.startswith("cuda:"):
         index = key[5:]
-        if index and not index.isdigit():
-            raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
         if not torch.cuda.is_available():
             raise ResourceError(
                 f"{name} requested but CUDA is not available on this machine or PyTorch build;"
@@ -114,8 +102,7 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
             raise ResourceError(
                 f"{name} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
             )
-        return torch.device(key)
-    raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    return torch.device(key)
 
 
 @contextlib.contextmanager
@@ -151,9 +138,7 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     """Pick ``fp32|bf16|fp16`` for ``device``; ``auto`` is fp16 on CUDA, bf16 on bf16 CPUs."""
-    name = name.strip().lower()
-    if name not in PRECISIONS:
-        raise UsageError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+    name = limits.check_precision(name)
     if device.type == "cuda":
         if name == "auto":
             return "fp16"
@@ -165,25 +150,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return "bf16" if cpu_has_native_bf16() else "fp32"
     return name
-
-
-def activation_bytes_per_pixel(config: ModelConfig, precision: str) -> float:
-    """Estimated peak activation memory of one forward pass, in bytes per input pixel.
-
-    Scaled from the measurement of the default config: the peak is dominated by
-    a handful of full-resolution feature maps of ``widths[0]`` channels (the
-    coarser levels add a quarter and a sixteenth of theirs) plus a fixed part
-    (inputs, per-scale outputs, interpolations); it does not grow with the
-    number of blocks, because inference mode frees each block's intermediates.
-    """
-
-    def level_channels(c: ModelConfig) -> float:
-        w1, w2, w3 = c.widths
-        return w1 + w2 / 4 + w3 / 16
-
-    ref = _BYTES_PER_PX_DEFAULT[precision]
-    scale = level_channels(config) / level_channels(ModelConfig())
-    return _FIXED_BYTES_PER_PX + (ref - _FIXED_BYTES_PER_PX) * scale
 
 
 def _mem_available() -> int | None:
@@ -202,17 +168,22 @@ def _round_to_multiple(n: int, multiple: int) -> int:
     return max(multiple, int(round(n / multiple)) * multiple)
 
 
-class Deblurrer:
-    """Runs an :class:`AttentiveDeblurNet` on images of any size.
+class Engine:
+    """Runs a registered architecture's network on images of any size.
 
-    The model is put in eval mode and moved to the resolved device (in place).
+    The model is put in eval mode and moved to the resolved device (in place); its
+    architecture (:mod:`deblur_cli.network.architectures`) says how much memory a pass takes.
     """
 
-    def __init__(self, model: AttentiveDeblurNet, options: InferenceOptions = InferenceOptions()) -> None:
-        self.options = options
+    def __init__(self, model: nn.Module, options: EngineOptions | None = None) -> None:
+        options = options if options is not None else _Defaults()
         self.device = resolve_device(options.device)
         self.precision = resolve_precision(options.precision, self.device)
-        self.multiple = model.config.size_multiple
+        self.tile = options.tile
+        self.tile_overlap = DEFAULT_OVERLAP if options.tile_overlap is None else options.tile_overlap
+        self.config: architectures.NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+        self.bytes_per_pixel = architectures.of(self.config).bytes_per_pixel(self.config, self.precision)
+        self.multiple = self.config.size_multiple
         # channels_last makes oneDNN / cuDNN convolutions faster (measured in bench/speed.py),
         # and an HxWx3 numpy tile is already laid out that way.
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
@@ -233,12 +204,11 @@ class Deblurrer:
         """Tile side for a ``height x width`` image, or None to run it whole in one pass."""
         m = self.multiple
         hp, wp = padded_size(height, m), padded_size(width, m)
-        if self.options.tile is not None:
-            tile = _round_to_multiple(self.options.tile, m)
+        if self.tile is not None:
+            tile = _round_to_multiple(self.tile, m)
         else:
-            per_px = activation_bytes_per_pixel(self.model.config, self.precision)
             budget = self._memory_budget() - _PASS_OVERHEAD_BYTES
-            max_px = min(MAX_PASS_PIXELS, max(0.0, budget) / per_px)
+            max_px = min(MAX_PASS_PIXELS, max(0.0, budget) / self.bytes_per_pixel)
             if hp * wp <= max_px:
                 return None
             tile = max(padded_size(MIN_TILE, m), int(max_px**0.5) // m * m)
@@ -283,7 +253,7 @@ class Deblurrer:
         else:
             # Neighbours need a stride of at least one multiple; OOM retries may shrink the
             # tile below twice the requested overlap.
-            overlap = min(self.options.tile_overlap, tile // 2, tile - m)
+            overlap = min(self.tile_overlap, tile // 2, tile - m)
             sides = (fit_tile(hp, tile, overlap, m), fit_tile(wp, tile, overlap, m))
             tiles = plan_tiles(hp, wp, sides, overlap, align=m)
         stitch = Stitcher(h, w)

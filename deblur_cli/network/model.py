@@ -87,17 +87,10 @@ LITE_CONFIG = ModelConfig(widths=(16, 32, 64), kernel_size=3, global_residual=Tr
 #: kernels zero-padded to 5x5 initialise the paper network exactly (``deblur train --init``).
 K3_CONFIG = ModelConfig(kernel_size=3, global_residual=True)
 
-#: Named architectures, registered next to the network they configure (like timm's variants):
-#: ``paper`` is the paper's network, ``lite`` the CPU variant the bundled weights use, ``k3`` above.
+#: The presets of this architecture (``attentive``, :mod:`.attentive`): ``paper`` is the
+#: paper's network, ``lite`` a CPU variant, ``k3`` above. Looked up through
+#: :func:`deblur_cli.network.architectures.preset`, which knows every architecture's.
 MODEL_PRESETS: dict[str, ModelConfig] = {"paper": ModelConfig(), "lite": LITE_CONFIG, "k3": K3_CONFIG}
-
-
-def model_preset(name: str) -> ModelConfig:
-    """The registered architecture called ``name``; ValueError naming the known ones."""
-    try:
-        return MODEL_PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown model preset {name!r}; choose from {', '.join(MODEL_PRESETS)}") from None
 
 
 @dataclass

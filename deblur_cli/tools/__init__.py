@@ -14,5 +14,5 @@ located) and ``run_*``:
 Offers nothing at the package level: import the module you need. The tools do not import
 one another except as listed above.
 
-May import: core, files, network, weights, synthesis, quality, data, api.
+May import: core, files, network, weights, methods, synthesis, quality, data, api.
 """

@@ -40,12 +40,15 @@ from deblur_cli.tools.colormaps import colormap_lut, colormap_names
 from deblur_cli.network.engine import out_of_memory_as_error, resolve_device
 from deblur_cli.errors import UsageError
 from deblur_cli.files.fsutil import atomic_write, make_folder
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network import architectures
+from deblur_cli.network.architectures import AttentionLayout, NetworkConfig
 from deblur_cli.files.paths import FileSet, check_output_file, check_output_folder
 from deblur_cli.progress import Progress
 from deblur_cli.network.tiling import pad_to_multiple
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from deblur_cli.weights import LocatedWeights
 
 #: The blocks of the paper's Fig. 8: 2nd, 5th and 8th encoder and decoder blocks.
@@ -134,11 +137,21 @@ def all_blocks(blocks_per_side: int) -> tuple[str, ...]:
     return tuple(f"{side}{i}" for side in ("enc", "dec") for i in range(1, blocks_per_side + 1))
 
 
-def check_blocks(config: ModelConfig, blocks: Iterable[str]) -> tuple[str, ...]:
+def layout(config: NetworkConfig) -> AttentionLayout:
+    """Where the network's attention maps are, as its architecture says; UsageError for an
+    architecture without attention maps."""
+    arch = architectures.of(config)
+    if arch.attention is None:
+        raise UsageError(f"the {arch.name} architecture has no attention maps")
+    return arch.attention(config)
+
+
+def check_blocks(config: NetworkConfig, blocks: Iterable[str]) -> tuple[str, ...]:
     """Validate names against a model; UsageError for unknown blocks or blocks without SA."""
     blocks = tuple(blocks)
-    chosen = parse_blocks(",".join(blocks), config.blocks_per_side)
-    without_sa = [b for b in chosen if not _has_spatial_attention(config, b)]
+    where = layout(config)
+    chosen = parse_blocks(",".join(blocks), where.blocks_per_side)
+    without_sa = [b for b in chosen if not _has_spatial_attention(where, b)]
     if without_sa:
         sides = sorted({"encoder" if b.startswith("enc") else "decoder" for b in without_sa})
         raise UsageError(
@@ -149,10 +162,8 @@ def check_blocks(config: ModelConfig, blocks: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
-def _has_spatial_attention(config: ModelConfig, block: str) -> bool:
-    if block.startswith("enc"):
-        return config.encoder_spatial_attention
-    return config.decoder_spatial_attention
+def _has_spatial_attention(where: AttentionLayout, block: str) -> bool:
+    return where.encoder_spatial if block.startswith("enc") else where.decoder_spatial
 
 
 def _scale_indices(num_scales: int, scale: str) -> tuple[int, ...]:
@@ -167,7 +178,7 @@ def _scale_indices(num_scales: int, scale: str) -> tuple[int, ...]:
 
 
 def compute_attention(
-    model: AttentiveDeblurNet,
+    model: nn.Module,
     rgb: np.ndarray,
     blocks: Iterable[str],
     scale: str,
@@ -184,11 +195,12 @@ def compute_attention(
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 image, got shape {rgb.shape}")
-    chosen = check_blocks(model.config, blocks)
-    scales = _scale_indices(model.config.num_scales, scale)
+    config: NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+    chosen = check_blocks(config, blocks)
+    scales = _scale_indices(layout(config).scales, scale)
     dev = resolve_device(device)
     h, w = rgb.shape[:2]
-    padded = pad_to_multiple(np.asarray(rgb, dtype=np.float32), model.config.size_multiple)
+    padded = pad_to_multiple(np.asarray(rgb, dtype=np.float32), config.size_multiple)
     x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
     was_training = model.training
     model.to(dev).eval()
@@ -264,7 +276,7 @@ def plan_attention(
     image: Path,
     out_dir: Path,
     options: AttentionOptions,
-    config: ModelConfig | None = None,
+    config: NetworkConfig | None = None,
     overwrite: bool = False,
     *,
     weights: str | None = None,
@@ -287,7 +299,8 @@ def plan_attention(
         located = resolve(weights)
         config = located.config()
     blocks = check_blocks(config, options.blocks)
-    scales = _scale_indices(config.num_scales, options.scale)
+    where = layout(config)
+    scales = _scale_indices(where.scales, options.scale)
     keys = tuple((s, b) for s in scales for b in blocks)
     tags = {k: (f"{k[1]}_s{k[0]}" if options.scale == "all" else k[1]) for k in keys}
     stem, raw = image.stem, options.raw
@@ -296,7 +309,7 @@ def plan_attention(
         heatmaps={k: out_dir / f"{stem}_{t}_heatmap.png" for k, t in tags.items()},
         overlays={k: out_dir / f"{stem}_{t}_overlay.jpg" for k, t in tags.items()},
         arrays={k: out_dir / f"{stem}_{t}.npy" for k, t in tags.items()} if raw else {},
-        csv=out_dir / f"{stem}_channel_attention.csv" if raw and config.channel_attention else None,
+        csv=out_dir / f"{stem}_channel_attention.csv" if raw and where.channel else None,
         summary=out_dir / f"{stem}_attention_summary.png",
         overwrite=overwrite,
     )
@@ -306,7 +319,7 @@ def plan_attention(
 
 
 def run_attention(
-    model: AttentiveDeblurNet, plan: AttentionPlan, progress: Progress | None = None, device: str = "auto"
+    model: nn.Module, plan: AttentionPlan, progress: Progress | None = None, device: str = "auto"
 ) -> AttentionResult:
     """Compute the maps of a plan and write its files (through image_io, atomically)."""
     options, result = plan.options, AttentionResult()
@@ -352,13 +365,13 @@ def run_attention(
     image_io.save_picture(plan.summary, figure, overwrite=plan.overwrite)
     step(plan.summary)
     if plan.all_scales:
-        finest = model.config.num_scales - 1
+        finest = layout(model.config).scales - 1  # type: ignore[arg-type]
         result.notes.append(f"scale suffix _s0 is the coarsest scale, _s{finest} the finest")
     return result
 
 
 def attention_map(
-    model: AttentiveDeblurNet,
+    model: nn.Module,
     image_path: Path,
     out_dir: Path,
     options: AttentionOptions = AttentionOptions(),
@@ -375,7 +388,7 @@ def attention_map(
     Existing files are an OutputError unless ``overwrite``; the input is never written.
     ``device``: auto, cpu, cuda or cuda:N (the model is moved there).
     """
-    plan = plan_attention(image_path, out_dir, options, model.config, overwrite)
+    plan = plan_attention(image_path, out_dir, options, model.config, overwrite)  # type: ignore[arg-type]
     return run_attention(model, plan, progress, device)
 
 

@@ -27,7 +27,7 @@ from deblur_cli.errors import OutputError, UsageError
 from deblur_cli.files.fsutil import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deblur_cli.network.model import AttentiveDeblurNet
+    from torch import nn
 
 #: ONNX operator set of the exported graph (onnxruntime 1.14 and newer run it).
 OPSET = 17
@@ -69,16 +69,16 @@ def check_onnx_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()
     check_output_file(Path(path), FileSet(inputs), overwrite)
 
 
-def _graph_module(model: AttentiveDeblurNet) -> Any:
+def _graph_module(model: nn.Module) -> Any:
     """The network wrapped as the exported graph: pad, run, take the finest scale, crop, clip."""
     import torch
     import torch.nn.functional as F
 
     class WholeImage(torch.nn.Module):
-        def __init__(self, net: AttentiveDeblurNet) -> None:
+        def __init__(self, net: nn.Module) -> None:
             super().__init__()
             self.net = net
-            self.multiple = net.config.size_multiple
+            self.multiple = net.config.size_multiple  # every registered architecture's config has it
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h, w = x.shape[-2], x.shape[-1]
@@ -106,7 +106,7 @@ def sample_image(height: int = 88, width: int = 120, seed: int = 0) -> np.ndarra
 
 
 def export_onnx(
-    model: AttentiveDeblurNet, path: Path, *, overwrite: bool = False, check: bool = True
+    model: nn.Module, path: Path, *, overwrite: bool = False, check: bool = True
 ) -> OnnxExport:
     """Write ``model`` as an ONNX graph to ``path`` (atomically) and check it with onnxruntime.
 
@@ -158,12 +158,13 @@ def run_onnx(path: Path, rgb: np.ndarray, threads: int | None = None) -> np.ndar
     return np.ascontiguousarray(y[0].transpose(1, 2, 0))
 
 
-def compare_with_torch(model: AttentiveDeblurNet, onnx_path: Path, rgb: np.ndarray) -> float:
+def compare_with_torch(model: nn.Module, onnx_path: Path, rgb: np.ndarray) -> float:
     """PSNR (dB) between onnxruntime's output and the engine's (torch, fp32, one pass) on ``rgb``."""
-    from deblur_cli.network.engine import Deblurrer, InferenceOptions
+    from deblur_cli.methods import InferenceOptions
+    from deblur_cli.network.engine import Engine
     from deblur_cli.quality.metrics import psnr
 
-    reference = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
+    reference = Engine(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
     got = run_onnx(onnx_path, rgb)
     if got.shape != reference.shape:
         raise OutputError(f"the ONNX graph returned shape {got.shape}, expected {reference.shape}")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from deblur_cli.errors import UsageError, WeightsError
 from deblur_cli.files.fsutil import atomic_path
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network import architectures
 from deblur_cli.training.config import TrainConfig
 
 CKPT_PREFIX = "step_"
@@ -77,6 +77,7 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], cfg: TrainC
     payload = {
         "format": 2,
         "step": step,
+        "architecture": architectures.of(cfg.model).name,
         "config": cfg.model.to_dict(),
         "train_config": json.dumps(cfg.to_dict()),
         "rng": rng_state(),
@@ -126,22 +127,24 @@ def export_weights(
 
     ckpt, path = load_checkpoint(Path(run_dir), step)
     which = "model" if raw or "ema" not in ckpt else "ema"
-    model = AttentiveDeblurNet(ModelConfig.from_dict(ckpt["config"]))
+    where = f"checkpoint {path}"
+    model = architectures.build(architectures.get(ckpt.get("architecture")).read_config(ckpt["config"], where))
     model.load_state_dict(ckpt["model"] if which == "model" else ckpt["ema"]["model"], strict=True)
     meta = {"deblur.step": str(ckpt["step"]), "deblur.checkpoint": path.name, "deblur.weights": which}
     sha = save_weights(model, Path(out), metadata=meta, dtype=dtype, overwrite=overwrite)
     return Path(out), int(ckpt["step"]), sha
 
 
-def identity_start(model: AttentiveDeblurNet) -> None:
-    """Zero every output conv so that, with the global residual, the network returns its input."""
-    if not model.config.global_residual:
+def identity_start(model: torch.nn.Module, required: bool = True) -> bool:
+    """Make the untrained network return its input, as its architecture knows how (the
+    attentive network: output convs zeroed, with the global residual). Where it cannot:
+    UsageError when ``required``, else False."""
+    arch = architectures.of(model.config)  # type: ignore[arg-type] - the contract of a registered network
+    if arch.identity_start is not None and arch.identity_start(model):
+        return True
+    if required:
         raise UsageError("identity_init needs a model with global_residual = true")
-    with torch.no_grad():
-        for net in model.nets:
-            net.out_conv.weight.zero_()
-            if net.out_conv.bias is not None:
-                net.out_conv.bias.zero_()
+    return False
 
 
 def _fit_kernel(src: torch.Tensor, shape: torch.Size, key: str) -> torch.Tensor:
@@ -158,16 +161,20 @@ def _fit_kernel(src: torch.Tensor, shape: torch.Size, key: str) -> torch.Tensor:
     return F.pad(src, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
 
 
-def load_initial_weights(model: AttentiveDeblurNet, spec: str) -> str:
+def load_initial_weights(model: torch.nn.Module, spec: str) -> str:
     """Copy weights ``spec`` (a registered name, file or URL) into ``model``, zero-padding smaller
     kernels into larger ones. Every tensor must be present and fit. Returns a description."""
     from deblur_cli.weights import load_state
 
     state, info = load_state(spec)
-    ours = {**model.config.to_dict(), "kernel_size": None}
-    theirs = {**info.config.to_dict(), "kernel_size": None}
-    if ours != theirs or info.config.kernel_size > model.config.kernel_size:
-        diff = sorted(k for k in ours if ours[k] != theirs[k]) or ["kernel_size"]
+    arch = architectures.of(model.config)  # type: ignore[arg-type]
+    if architectures.of(info.config) is not arch:
+        raise WeightsError(f"initial weights {spec} are a {architectures.of(info.config).name} network, not {arch.name}")
+    mine, given = model.config.to_dict(), info.config.to_dict()  # type: ignore[operator]
+    ours = {**mine, **dict.fromkeys(arch.growable)}
+    theirs = {**given, **dict.fromkeys(arch.growable)}
+    if ours != theirs or any(given[k] > mine[k] for k in arch.growable):
+        diff = sorted(k for k in ours if ours[k] != theirs[k]) or list(arch.growable)
         raise WeightsError(f"initial weights {spec} are another architecture ({', '.join(diff)} differ); "
                            "pick the matching --model or [model] table")
     target = model.state_dict()
@@ -180,4 +187,4 @@ def load_initial_weights(model: AttentiveDeblurNet, spec: str) -> str:
         )
     fitted = {k: _fit_kernel(state[k].float(), v.shape, k) for k, v in target.items()}
     model.load_state_dict(fitted, strict=True)
-    return f"{info.source} ({info.config.kernel_size}x{info.config.kernel_size} kernels)"
+    return f"{info.source} ({arch.describe(info.config)})"

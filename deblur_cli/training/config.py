@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deblur_cli.errors import UsageError
-from deblur_cli.network.model import ModelConfig
+from deblur_cli.errors import UsageError, WeightsError
+from deblur_cli.network import architectures
+from deblur_cli.network.architectures import NetworkConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,12 +30,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 LOSSES: tuple[str, ...] = ("charbonnier_fft", "mse_grad", "psnr")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adam")
 SCHEDULES: tuple[str, ...] = ("cosine", "poly")
-
-
-def _model_presets() -> dict[str, ModelConfig]:
-    from deblur_cli.network.model import MODEL_PRESETS
-
-    return MODEL_PRESETS
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,7 @@ class TrainConfig:
     :data:`deblur_cli.synthesis.SYNTHESIS_PRESETS` to start from.
     """
 
-    model: ModelConfig = field(default_factory=lambda: _model_presets()["lite"])
+    model: NetworkConfig = field(default_factory=lambda: architectures.preset("lite"))
     recipe: str = "cpu"
     steps: int = 100_000
     batch_size: int = 8
@@ -130,7 +125,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["model"] = self.model.to_dict()
+        d["model"] = {"architecture": architectures.of(self.model).name, **self.model.to_dict()}
         d["betas"] = list(self.betas)
         d["val_extra"] = list(self.val_extra)
         return d
@@ -183,23 +178,25 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def model_config_from(spec: dict[str, Any] | str | ModelConfig) -> ModelConfig:
-    """A preset name, a dict with an optional ``preset`` key plus overrides, or a ModelConfig."""
-    if isinstance(spec, ModelConfig):
+def model_config_from(spec: dict[str, Any] | str | NetworkConfig) -> NetworkConfig:
+    """A preset name, a dict (an optional ``preset``, else the ``architecture``'s default,
+    plus overrides of its fields), or a config."""
+    if not isinstance(spec, (str, dict)):
         return spec
-    if isinstance(spec, str):
-        spec = {"preset": spec}
-    spec = dict(spec)
-    presets = _model_presets()
-    preset = spec.pop("preset", "paper")
-    if preset not in presets:
-        raise UsageError(f"unknown model preset {preset!r}; choose from {', '.join(presets)}")
-    base = presets[preset].to_dict()
-    base.update(spec)
+    spec = {"preset": spec} if isinstance(spec, str) else dict(spec)
+    name = spec.pop("preset", None)
+    architecture = spec.pop("architecture", None)
     try:
-        return ModelConfig.from_dict(base)
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"invalid model configuration: {e}") from None
+        base = architectures.preset(name) if name is not None else architectures.get(architecture).default_config
+        arch = architectures.of(base)
+    except (KeyError, ValueError) as e:
+        raise UsageError(str(e.args[0])) from None
+    if architecture is not None and architecture != arch.name:
+        raise UsageError(f"model preset {name!r} is a {arch.name} network, not {architecture!r}")
+    try:
+        return arch.read_config({**base.to_dict(), **spec}, "[model]")
+    except WeightsError as e:
+        raise UsageError(e.message.replace("invalid architecture config", "invalid model configuration")) from None
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader, Dataset
 from deblur_cli.errors import DataError, UsageError
 from deblur_cli.files.fsutil import TMP_PREFIX, atomic_path
 from deblur_cli.training.losses import training_loss
-from deblur_cli.network.model import AttentiveDeblurNet
 from deblur_cli.training.checkpoints import checkpoint_paths, load_latest_checkpoint, restore_rng, save_checkpoint
 from deblur_cli.training.config import TrainConfig, saved_config
 from deblur_cli.training.data import SeededSamples, StepSampler, open_datasets, open_extra_val_sets
@@ -85,7 +84,7 @@ def _init_distributed(device: torch.device) -> _Dist:
 
 
 @torch.no_grad()
-def validate(model: AttentiveDeblurNet, val_ds: Dataset, device: torch.device, limit: int,
+def validate(model: torch.nn.Module, val_ds: Dataset, device: torch.device, limit: int,
              bf16: bool = False) -> tuple[float, float]:
     """Mean PSNR (dB, RGB in [0,1], no border crop) of outputs and of the blurry inputs.
 
@@ -176,7 +175,7 @@ def plan_train(
 
 
 def train(cfg: TrainConfig, data: Path, run_dir: Path, *, resume: bool = False, device: str = "auto",
-          init: str | None = None, **run_options: Any) -> tuple[TrainResult, AttentiveDeblurNet]:
+          init: str | None = None, **run_options: Any) -> tuple[TrainResult, torch.nn.Module]:
     """:func:`plan_train`, then :func:`run_train` (``run_options``: progress, stop_after, time_budget)."""
     return run_train(plan_train(cfg, data, run_dir, resume=resume, device=device, init=init), **run_options)
 
@@ -187,7 +186,7 @@ def run_train(
     progress: Callable[[TrainEvent], None] | None = None,
     stop_after: int | None = None,
     time_budget: float | None = None,
-) -> tuple[TrainResult, AttentiveDeblurNet]:
+) -> tuple[TrainResult, torch.nn.Module]:
     """Train (or resume) a planned run.
 
     ``plan.init``: weights (name, file or URL) to start from instead of a fresh network (ignored on

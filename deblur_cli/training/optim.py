@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from deblur_cli.network.model import AttentiveDeblurNet
+from deblur_cli.network import architectures
 from deblur_cli.training.checkpoints import identity_start, load_initial_weights
 from deblur_cli.training.config import TrainConfig
 from deblur_cli.training.data import seed_all
@@ -71,11 +71,11 @@ class EMA:
 def build_training(cfg: TrainConfig, dev: torch.device, init: str | None):
     """Model (identity start or ``init`` weights), optimiser, schedule and EMA for a run."""
     seed_all(cfg.seed)
-    model = AttentiveDeblurNet(cfg.model)
+    model = architectures.build(cfg.model)
     if init:
         load_initial_weights(model, init)
-    elif cfg.identity_init and cfg.model.global_residual:
-        identity_start(model)
+    elif cfg.identity_init:
+        identity_start(model, required=False)  # a config that cannot start as the identity starts random
     model = model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

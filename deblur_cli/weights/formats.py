@@ -1,8 +1,11 @@
-"""Weights files: safetensors (architecture config in the metadata) and plain torch checkpoints.
+"""Weights files: safetensors (architecture name and config in the metadata) and plain torch
+checkpoints.
 
 The bottom layer of :mod:`deblur_cli.weights`: it knows file formats only, nothing of the
-registry, the cache or downloads. A ``.pth``/``.pt``/``.ckpt`` file is read with
-``torch.load(weights_only=True)`` only, so that a pickle can never run code.
+registry, the cache or downloads, and nothing of any network's inside: configs are read
+back, bounded and inferred by their architecture (:mod:`deblur_cli.network.architectures`).
+A ``.pth``/``.pt``/``.ckpt`` file is read with ``torch.load(weights_only=True)`` only, so
+that a pickle can never run code.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from deblur_cli.errors import OutputError, WeightsError
 from deblur_cli.files.fsutil import atomic_path
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network import architectures
+from deblur_cli.network.architectures import NetworkConfig
 
 FORMAT_VERSION = 1
 META_CONFIG = "deblur.config"
 META_FORMAT = "deblur.format"
+#: The architecture's registered name; files written before it existed are the default one.
+META_ARCHITECTURE = "deblur.architecture"
 SAFETENSORS_SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt")
 _SAVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -66,7 +73,7 @@ def check_weights_name(path: Path) -> None:
 
 
 def save_weights(
-    model: AttentiveDeblurNet,
+    model: nn.Module,
     path: Path,
     metadata: dict[str, str] | None = None,
     dtype: torch.dtype | None = None,
@@ -77,7 +84,8 @@ def save_weights(
 
     An existing file at ``path`` is replaced only with ``overwrite``.
 
-    The architecture config goes into the metadata as JSON so the file is self-describing.
+    The architecture's name and config go into the metadata (the config as JSON) so the
+    file is self-describing.
     ``dtype=torch.float16`` (or bfloat16) halves the file; loading casts back to float32.
     """
     path = Path(path)
@@ -86,7 +94,9 @@ def save_weights(
         raise ValueError(f"dtype must be one of {_SAVE_DTYPES}, got {dtype}")
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta[META_FORMAT] = str(FORMAT_VERSION)
-    meta[META_CONFIG] = json.dumps(model.config.to_dict(), sort_keys=True)
+    config: NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+    meta[META_ARCHITECTURE] = architectures.of(config).name
+    meta[META_CONFIG] = json.dumps(config.to_dict(), sort_keys=True)
     state = {}
     for key, tensor in model.state_dict().items():
         t = tensor.detach().to("cpu")
@@ -102,7 +112,7 @@ def save_weights(
     return sha256_file(path)
 
 
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], NetworkConfig | None]:
     """Read a weights file by extension: (float32 state dict, config or None)."""
     suffix = path.suffix.lower()
     if suffix == SAFETENSORS_SUFFIX:
@@ -120,7 +130,7 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | Non
     return {k: t.float() if t.is_floating_point() else t for k, t in state.items()}, config
 
 
-def read_config(path: Path) -> ModelConfig:
+def read_config(path: Path) -> NetworkConfig:
     """The architecture a weights file describes; for safetensors from its header alone."""
     if path.suffix.lower() == SAFETENSORS_SUFFIX:
         return _read_safetensors(path, tensors=False)[1]
@@ -128,7 +138,7 @@ def read_config(path: Path) -> ModelConfig:
     return config if config is not None else infer_config(state, path)
 
 
-def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], NetworkConfig]:
     from safetensors import safe_open
 
     try:
@@ -152,10 +162,10 @@ def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch
         config_dict = json.loads(meta[META_CONFIG])
     except json.JSONDecodeError:
         raise WeightsError(f"weights file {path}: its {META_CONFIG} metadata is not JSON") from None
-    return state, config_from(config_dict, f"weights file {path}")
+    return state, config_from(config_dict, f"weights file {path}", meta.get(META_ARCHITECTURE))
 
 
-def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], NetworkConfig | None]:
     """torch.load with weights_only=True: a pickle that needs arbitrary globals is refused."""
     import pickle
     import warnings
@@ -185,7 +195,7 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None
     config = None
     if isinstance(obj, dict) and "model" in obj:
         if obj.get("config") is not None:
-            config = config_from(obj["config"], f"weights file {path}")
+            config = config_from(obj["config"], f"weights file {path}", obj.get("architecture"))
         obj = obj["model"]
     return _as_state_dict(obj, path), config
 
@@ -201,130 +211,38 @@ def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-# Bounds on an architecture read from a file, checked before anything is built: a tampered
-# header (widths=100000 asks for ~360 GB, num_scales=1000 for a 4 * 2**999 size multiple)
-# must fail as bad weights, not as an allocation or an internal error. The paper's network
-# is widths 32/64/128, 5x5 kernels, 3 blocks, 3 scales, ~6.5 M parameters.
-MAX_WIDTH = 2048
-MAX_KERNEL = 15
-MAX_BLOCKS = 32
-MAX_SCALES = 6
-MAX_PARAMETERS = 500_000_000  # 2 GB as float32
-
-
-def approx_parameters(config: ModelConfig) -> int:
-    """An upper estimate of the network's parameter count (convolutions dominate)."""
-    k2 = config.kernel_size**2
-    w1, w2, w3 = config.widths
-    # per side: one conv per group plus two convs per residual block; decoder mirrors encoder
-    convs = sum(w * w * k2 * (1 + 2 * config.blocks_per_group) for w in config.widths)
-    transitions = (3 * w1 + w1 * w2 + w2 * w3 + w3 * w2 + w2 * w1 + w1 * 3) * k2 * 4
-    per_scale = 2 * convs + transitions
-    return per_scale * (1 if config.share_weights else config.num_scales)
-
-
-def check_bounds(config: ModelConfig, where: str) -> ModelConfig:
-    """WeightsError unless ``config`` is an architecture this program could build sensibly."""
-    for field in ("kernel_size", "blocks_per_group", "num_scales", "reduction"):
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise WeightsError(f"{where}: architecture config has {field}={value!r}, not a whole number")
-    limits = (
-        ("widths", max(config.widths), MAX_WIDTH),
-        ("kernel_size", config.kernel_size, MAX_KERNEL),
-        ("blocks_per_group", config.blocks_per_group, MAX_BLOCKS),
-        ("num_scales", config.num_scales, MAX_SCALES),
-        ("reduction", config.reduction, max(MAX_WIDTH, 16)),
-    )
-    for field, value, limit in limits:
-        if value > limit:
-            raise WeightsError(f"{where}: architecture config has {field}={value}, over the limit of {limit}; the file is damaged or not deblur's")
-    params = approx_parameters(config)
-    if params > MAX_PARAMETERS:
-        raise WeightsError(
-            f"{where}: architecture config describes about {params:,} parameters, over the limit "
-            f"of {MAX_PARAMETERS:,}; the file is damaged or not deblur's"
-        )
-    return config
-
-
-def _check_types(value: dict, where: str) -> None:
-    """Each stored field has the JSON type of its ModelConfig default (whole numbers, flags, text)."""
-    defaults = ModelConfig().to_dict()
-    for field, given in value.items():
-        if field not in defaults:
-            continue  # from_dict names unknown keys
-        default = defaults[field]
-        if isinstance(default, list):
-            ok = isinstance(given, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in given)
-        elif isinstance(default, bool):
-            ok = isinstance(given, bool)
-        elif isinstance(default, int):
-            ok = isinstance(given, int) and not isinstance(given, bool)
-        else:
-            ok = isinstance(given, type(default))
-        if not ok:
-            raise WeightsError(f"{where}: invalid architecture config: {field}={given!r} has the wrong type")
-
-
-def config_from(value: Any, where: str) -> ModelConfig:
-    """A ModelConfig from a stored dict, within :func:`check_bounds`; WeightsError naming ``where`` otherwise."""
-    if not isinstance(value, dict):
-        raise WeightsError(f"{where}: architecture config must be an object")
-    _check_types(value, where)
+def config_from(value: Any, where: str, architecture: Any = None) -> NetworkConfig:
+    """The config of a stored dict, read back by the architecture it names (None: the
+    default, for files written before architectures had names); WeightsError naming ``where``."""
+    if architecture is not None and not isinstance(architecture, str):
+        raise WeightsError(f"{where}: the architecture name must be text, got {architecture!r}")
     try:
-        config = ModelConfig.from_dict(value)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise WeightsError(f"{where}: invalid architecture config: {one_line(e)}") from None
-    return check_bounds(config, where)
-
-
-def infer_config(state: dict[str, torch.Tensor], path: Path) -> ModelConfig:
-    """Architecture of a raw state dict (no config stored), from its keys and shapes.
-
-    What shapes cannot tell (serial vs parallel-add, global residual, number of
-    shared-weight scales) takes the paper's defaults; files saved by deblur carry
-    their config and never come here.
-    """
-    try:
-        nets = sorted({int(k.split(".")[1]) for k in state if k.startswith("nets.")})
-        pre = "nets.0."
-        widths = tuple(
-            int(state[pre + k].shape[0])
-            for k in ("in_conv.weight", "down2.weight", "down3.weight")
-        )
-        blocks = len({k.split(".")[3] for k in state if k.startswith(pre + "enc1.")})
-        # attention MLPs: (channels, hidden) pairs; hidden = max(1, channels // reduction)
-        pairs = {
-            (int(t.shape[1]), int(t.shape[0]))
-            for k, t in state.items()
-            if k.endswith((".ca.fc1.weight", ".sa.fc1.weight"))
-        }
-        kwargs: dict[str, Any] = dict(
-            widths=widths,
-            kernel_size=int(state[pre + "in_conv.weight"].shape[-1]),
-            blocks_per_group=blocks,
-            encoder_spatial_attention=any(".enc1." in k and ".sa." in k for k in state),
-            decoder_spatial_attention=any(".dec1." in k and ".sa." in k for k in state),
-            channel_attention=any(".ca." in k for k in state),
-        )
-        if len(nets) > 1:
-            kwargs.update(share_weights=False, num_scales=len(nets))
-        if any(".fuse." in k for k in state):
-            kwargs["combination"] = "parallel_concat"
-        candidates = [16, *range(1, max(widths) + 1)]
-        kwargs["reduction"] = next(
-            r for r in candidates if all(max(1, c // r) == h for c, h in pairs)
-        )
-        return check_bounds(ModelConfig(**kwargs), f"weights file {path}")
-    except (KeyError, IndexError, ValueError, StopIteration):
+        arch = architectures.get(architecture)
+    except KeyError:
         raise WeightsError(
-            f"weights file {path} stores no architecture config and its tensors are not this "
-            "network's; convert it with `deblur weights export`"
+            f"{where}: architecture {architecture!r} is not one this deblur knows "
+            f"({', '.join(architectures.names())}); upgrade deblur to load it"
         ) from None
+    return arch.read_config(value, where)
 
 
-def load_strict(model: AttentiveDeblurNet, state: dict[str, torch.Tensor], source: str) -> None:
+def infer_config(state: dict[str, torch.Tensor], path: Path) -> NetworkConfig:
+    """The config of a raw state dict (no config stored): the first registered architecture
+    whose tensors these are. Files saved by deblur carry their config and never come here."""
+    for name in architectures.names():
+        try:
+            return architectures.get(name).infer_config(state)
+        except (KeyError, IndexError, ValueError, StopIteration):
+            continue
+        except WeightsError as e:  # recognised, but out of bounds
+            raise WeightsError(f"weights file {path}: {e.message.removeprefix('state dict: ')}") from None
+    raise WeightsError(
+        f"weights file {path} stores no architecture config and its tensors are not this "
+        "network's; convert it with `deblur weights export`"
+    )
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``model``; WeightsError counting missing/unexpected/wrong keys."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]

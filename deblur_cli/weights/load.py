@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from deblur_cli.errors import WeightsError
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.network import architectures
+from deblur_cli.network.architectures import NetworkConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import download, is_url
 from deblur_cli.weights.formats import infer_config, load_strict, read_config, read_weights, sha256_file
@@ -32,7 +34,7 @@ class LocatedWeights:
     path: Path
     entry: WeightsEntry | None
 
-    def config(self) -> ModelConfig:
+    def config(self) -> NetworkConfig:
         """The architecture: the registry's, else the file's header (no tensors built)."""
         return self.entry.config if self.entry is not None else read_config(self.path)
 
@@ -44,7 +46,7 @@ class LoadedWeights:
     source: str  # registry name, path or URL as given
     path: Path
     sha256: str
-    config: ModelConfig
+    config: NetworkConfig
     entry: WeightsEntry | None
 
 
@@ -94,7 +96,7 @@ def check_weights_file(path: Path) -> None:
     """
     state, config = read_weights(Path(path))
     config = config if config is not None else infer_config(state, Path(path))
-    load_strict(AttentiveDeblurNet(config), state, str(path))
+    load_strict(architectures.build(config), state, str(path))
 
 
 def load_state(
@@ -119,12 +121,12 @@ def load_state(
 
 def load_model(
     spec: str | LocatedWeights | None = None, *, progress: Progress | None = None
-) -> tuple[AttentiveDeblurNet, LoadedWeights]:
+) -> tuple[nn.Module, LoadedWeights]:
     """Build the network described by ``spec`` (default registered weights when None).
 
     Returns the model on CPU, float32, in eval mode.
     """
     state, info = load_state(spec if spec is not None else resolve(None), progress=progress)
-    model = AttentiveDeblurNet(info.config)
+    model = architectures.build(info.config)
     load_strict(model, state, info.source)
     return model.float().eval(), info

@@ -13,7 +13,7 @@ from typing import Any
 
 from deblur_cli.errors import WeightsError
 from deblur_cli.files.bundled import BUNDLED_PACKAGE, REGISTRY_FILE, weights_dir
-from deblur_cli.network.model import ModelConfig
+from deblur_cli.network.architectures import NetworkConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import cached_download, download, is_url
 from deblur_cli.weights.formats import check_sha, config_from, one_line, sha256_file
@@ -28,7 +28,7 @@ class WeightsEntry:
     name: str
     file: str  # file name inside weights_dir() (and the cache name when downloaded)
     sha256: str
-    config: ModelConfig
+    config: NetworkConfig  # of the architecture the entry names (``architecture``, default the first)
     licence: str
     provenance: str
     description: str = ""
@@ -66,7 +66,7 @@ def _parse_entry(item: Any, registry: Path) -> WeightsEntry:
     missing = [k for k in required if k not in item]
     if missing:
         raise WeightsError(f"{where}: entry {name!r} lacks {', '.join(missing)}")
-    unknown = set(item) - set(required) - {"description", "url"}
+    unknown = set(item) - set(required) - {"description", "url", "architecture"}
     if unknown:
         raise WeightsError(f"{where}: entry {name!r} has unknown keys {', '.join(sorted(unknown))}")
     text_keys = ("name", "file", "sha256", "licence", "provenance", "description")
@@ -85,7 +85,7 @@ def _parse_entry(item: Any, registry: Path) -> WeightsEntry:
         name=name,
         file=file,
         sha256=sha,
-        config=config_from(item["config"], f"{where}: entry {name!r}"),
+        config=config_from(item["config"], f"{where}: entry {name!r}", item.get("architecture")),
         licence=item["licence"],
         provenance=item["provenance"],
         description=item.get("description", ""),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deblur_cli.network.engine as engine
+from deblur_cli.methods import InferenceOptions
+from deblur_cli.network import architectures
 from deblur_cli.network.engine import (
     DEFAULT_OVERLAP,
-    Deblurrer,
-    InferenceOptions,
+    Engine,
     resolve_device,
     resolve_precision,
 )
@@ -20,8 +23,19 @@ from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.network.tiling import fit_tile
 
+@dataclass(frozen=True)
+class EngineOpts:
+    """The fields the engine reads (``engine.EngineOptions``), without the user-facing floor
+    of the one options value: tiny tiles keep these tests of the tiling fast."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | None = None
+    tile_overlap: int | None = None
+
+
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)
-CPU32 = InferenceOptions(device="cpu", precision="fp32")
+CPU32 = EngineOpts(device="cpu", precision="fp32")
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -34,6 +48,11 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
         img[y0 : y0 + h // 4, x0 : x0 + w // 4] = rng.random(3)
     img += 0.05 * rng.standard_normal(img.shape)
     return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _bytes_per_pixel(config: ModelConfig, precision: str) -> float:
+    """The memory model the engine sizes tiles by: the architecture's own."""
+    return architectures.of(config).bytes_per_pixel(config, precision)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -64,7 +83,7 @@ def test_fp16_on_cpu_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="fp16 needs CUDA"):
         resolve_precision("fp16", torch.device("cpu"))
     with pytest.raises(UsageError, match="fp16 needs CUDA"):
-        Deblurrer(_model(), InferenceOptions(device="cpu", precision="fp16"))
+        Engine(_model(), EngineOpts(device="cpu", precision="fp16"))
 
 
 def test_cuda_requested_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +126,7 @@ def test_auto_precision_on_cpu_follows_bf16_support(monkeypatch: pytest.MonkeyPa
 
 def test_deblurrer_resolves_and_prepares_model() -> None:
     model = _model().train()
-    d = Deblurrer(model, CPU32)
+    d = Engine(model, CPU32)
     assert d.device == torch.device("cpu") and d.precision == "fp32"
     assert not d.model.training
 
@@ -118,7 +137,7 @@ def test_deblurrer_resolves_and_prepares_model() -> None:
 @pytest.mark.parametrize("h,w", [(1, 1), (17, 33), (1001, 7), (16, 16)])
 @pytest.mark.parametrize("tile", [None, 64])
 def test_odd_sizes_keep_their_shape(h: int, w: int, tile: int | None) -> None:
-    d = Deblurrer(_model(), InferenceOptions(device="cpu", precision="fp32", tile=tile))
+    d = Engine(_model(), EngineOpts(device="cpu", precision="fp32", tile=tile))
     out = d.run(_image(h, w))
     assert out.shape == (h, w, 3) and out.dtype == np.float32
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
@@ -127,14 +146,14 @@ def test_odd_sizes_keep_their_shape(h: int, w: int, tile: int | None) -> None:
 def test_bf16_on_cpu_runs_close_to_fp32() -> None:
     model = _model()
     x = _image(48, 64)
-    ref = Deblurrer(model, CPU32).run(x)
-    out = Deblurrer(model, InferenceOptions(device="cpu", precision="bf16")).run(x)
+    ref = Engine(model, CPU32).run(x)
+    out = Engine(model, EngineOpts(device="cpu", precision="bf16")).run(x)
     assert out.dtype == np.float32 and out.shape == x.shape
     assert _psnr(out, ref) > 30
 
 
 def test_rejects_non_rgb_arrays() -> None:
-    d = Deblurrer(_model(), CPU32)
+    d = Engine(_model(), CPU32)
     for shape in ((8, 8), (8, 8, 4), (0, 8, 3)):
         bad = np.zeros(shape, np.float32)
         with pytest.raises(ValueError, match="H x W x 3"):
@@ -147,9 +166,9 @@ def test_rejects_non_rgb_arrays() -> None:
 def _tiled_vs_whole(config: ModelConfig, seed: int, h: int, w: int, tile: int) -> tuple[float, int]:
     model = _model(config, seed)
     x = _image(h, w, seed)
-    whole = Deblurrer(model, CPU32).run(x)
+    whole = Engine(model, CPU32).run(x)
     calls: list[tuple[int, int]] = []
-    tiled = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32", tile=tile)).run(
+    tiled = Engine(model, EngineOpts(device="cpu", precision="fp32", tile=tile)).run(
         x, progress=lambda done, total: calls.append((done, total))
     )
     return _psnr(tiled, whole), calls[-1][1]
@@ -174,7 +193,7 @@ def test_tiled_matches_whole_image_default_config_random_weights() -> None:
 
 def test_identity_model_through_whole_image_path_is_exact() -> None:
     x = _image(37, 53)
-    out = Deblurrer(_identity_model(), CPU32).run(x)
+    out = Engine(_identity_model(), CPU32).run(x)
     np.testing.assert_array_equal(out, x)
 
 
@@ -187,8 +206,8 @@ def test_identity_model_through_whole_image_path_is_exact() -> None:
 )
 def test_identity_model_reproduces_input_through_tiles(h: int, w: int, tile: int, overlap: int) -> None:
     x = _image(h, w, seed=h * 1000 + w)
-    opts = InferenceOptions(device="cpu", precision="fp32", tile=tile, tile_overlap=overlap)
-    d = Deblurrer(_identity_model(), opts)
+    opts = EngineOpts(device="cpu", precision="fp32", tile=tile, tile_overlap=overlap)
+    d = Engine(_identity_model(), opts)
     out = d.run(x)
     assert out.shape == x.shape
     # Blending identical tiles only costs float rounding in the weighted average.
@@ -197,7 +216,7 @@ def test_identity_model_reproduces_input_through_tiles(h: int, w: int, tile: int
 
 def test_progress_reports_every_tile() -> None:
     calls: list[tuple[int, int]] = []
-    Deblurrer(_model(), InferenceOptions(device="cpu", precision="fp32", tile=32, tile_overlap=8)).run(
+    Engine(_model(), EngineOpts(device="cpu", precision="fp32", tile=32, tile_overlap=8)).run(
         _image(50, 70), progress=lambda d, t: calls.append((d, t))
     )
     total = calls[-1][1]
@@ -209,25 +228,25 @@ def test_progress_reports_every_tile() -> None:
 
 
 def test_given_tile_is_rounded_to_the_model_multiple() -> None:
-    d = Deblurrer(_model(), InferenceOptions(device="cpu", tile=100))
+    d = Engine(_model(), EngineOpts(device="cpu", tile=100))
     assert d.tile_size_for(500, 500) == 96
-    assert Deblurrer(_model(), InferenceOptions(device="cpu", tile=5)).tile_size_for(500, 500) == 16
+    assert Engine(_model(), EngineOpts(device="cpu", tile=5)).tile_size_for(500, 500) == 16
     assert d.tile_size_for(90, 96) is None  # the whole padded image fits in one tile
 
 
 def test_auto_tile_keeps_estimated_memory_under_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_mem_available", lambda: None)
-    d = Deblurrer(AttentiveDeblurNet(ModelConfig()), InferenceOptions(device="cpu", precision="fp32"))
+    d = Engine(AttentiveDeblurNet(ModelConfig()), EngineOpts(device="cpu", precision="fp32"))
     assert d.tile_size_for(200, 300) is None
     tile = d.tile_size_for(4000, 6000)
     assert tile is not None and tile % 16 == 0 and tile >= engine.MIN_TILE
-    per_px = engine.activation_bytes_per_pixel(ModelConfig(), "fp32")
+    per_px = _bytes_per_pixel(ModelConfig(), "fp32")
     assert tile * tile * per_px <= engine.CPU_BUDGET_BYTES
     assert (tile + 16) ** 2 * per_px + engine._PASS_OVERHEAD_BYTES > engine.CPU_BUDGET_BYTES
 
 
 def test_auto_tile_shrinks_with_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    d = Deblurrer(AttentiveDeblurNet(ModelConfig()), InferenceOptions(device="cpu", precision="fp32"))
+    d = Engine(AttentiveDeblurNet(ModelConfig()), EngineOpts(device="cpu", precision="fp32"))
     monkeypatch.setattr(engine, "_mem_available", lambda: 64 << 30)
     roomy = d.tile_size_for(4000, 6000)
     monkeypatch.setattr(engine, "_mem_available", lambda: 700 << 20)
@@ -236,17 +255,17 @@ def test_auto_tile_shrinks_with_available_memory(monkeypatch: pytest.MonkeyPatch
 
 
 def test_memory_estimate_scales_with_widths() -> None:
-    small = engine.activation_bytes_per_pixel(TINY, "fp32")
-    default = engine.activation_bytes_per_pixel(ModelConfig(), "fp32")
-    wide = engine.activation_bytes_per_pixel(ModelConfig(widths=(64, 128, 256)), "fp32")
+    small = _bytes_per_pixel(TINY, "fp32")
+    default = _bytes_per_pixel(ModelConfig(), "fp32")
+    wide = _bytes_per_pixel(ModelConfig(widths=(64, 128, 256)), "fp32")
     assert 0 < small < default < wide
-    assert engine.activation_bytes_per_pixel(ModelConfig(), "bf16") < default
+    assert _bytes_per_pixel(ModelConfig(), "bf16") < default
 
 
 def test_tiles_are_fitted_to_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _flaky_forward(monkeypatch, failures=0)
-    opts = InferenceOptions(device="cpu", precision="fp32", tile=128, tile_overlap=16)
-    out = Deblurrer(_model(), opts).run(_image(150, 40))
+    opts = EngineOpts(device="cpu", precision="fp32", tile=128, tile_overlap=16)
+    out = Engine(_model(), opts).run(_image(150, 40))
     assert out.shape == (150, 40, 3)
     # 160 padded rows need two 128px tiles; two 96px tiles (overlap 32 >= 16) do as well.
     assert set(seen) == {(96, 48)} and len(seen) == 2
@@ -257,19 +276,19 @@ def test_tiles_are_fitted_to_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _flaky_forward(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[tuple[int, int]]:
-    """Make Deblurrer._forward raise OutOfMemoryError ``failures`` times; record pass sizes."""
+    """Make Engine._forward raise OutOfMemoryError ``failures`` times; record pass sizes."""
     seen: list[tuple[int, int]] = []
-    real = Deblurrer._forward
+    real = Engine._forward
     left = [failures]
 
-    def forward(self: Deblurrer, x: torch.Tensor) -> torch.Tensor:
+    def forward(self: Engine, x: torch.Tensor) -> torch.Tensor:
         seen.append(tuple(x.shape[-2:]))
         if left[0] > 0:
             left[0] -= 1
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(self, x)
 
-    monkeypatch.setattr(Deblurrer, "_forward", forward)
+    monkeypatch.setattr(Engine, "_forward", forward)
     return seen
 
 
@@ -277,7 +296,7 @@ def test_oom_retry_halves_the_tile(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _flaky_forward(monkeypatch, failures=1)
     x = _image(256, 256)
     calls: list[tuple[int, int]] = []
-    d = Deblurrer(_identity_model(), InferenceOptions(device="cpu", precision="fp32", tile=256 + 16))
+    d = Engine(_identity_model(), EngineOpts(device="cpu", precision="fp32", tile=256 + 16))
     out = d.run(x, progress=lambda done, total: calls.append((done, total)))
     assert seen[0] == (256, 256)  # whole image first (the tile is larger than the image)
     assert set(seen[1:]) == {(128, 128)}
@@ -287,20 +306,20 @@ def test_oom_retry_halves_the_tile(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_oom_retry_goes_down_to_the_minimum_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _flaky_forward(monkeypatch, failures=10**6)
-    opts = InferenceOptions(device="cpu", precision="fp32", tile=256, tile_overlap=0)
+    opts = EngineOpts(device="cpu", precision="fp32", tile=256, tile_overlap=0)
     with pytest.raises(ResourceError, match="out of memory .* 64px tiles"):
-        Deblurrer(_model(), opts).run(_image(512, 512))
+        Engine(_model(), opts).run(_image(512, 512))
     assert [s[0] for s in seen] == [256, 128, 64]
 
 
 def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Deblurrer, x: torch.Tensor) -> torch.Tensor:
+    def broken(self: Engine, x: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("something else")
 
-    monkeypatch.setattr(Deblurrer, "_forward", broken)
+    monkeypatch.setattr(Engine, "_forward", broken)
     with pytest.raises(RuntimeError, match="something else"):
-        Deblurrer(_model(), CPU32).run(_image(32, 32))
+        Engine(_model(), CPU32).run(_image(32, 32))
 
 
 def test_default_overlap_is_documented_value() -> None:
-    assert InferenceOptions().tile_overlap == DEFAULT_OVERLAP == 64
+    assert Engine(_model(), EngineOpts(device="cpu")).tile_overlap == DEFAULT_OVERLAP == 64

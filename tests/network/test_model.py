@@ -119,9 +119,10 @@ def test_config_round_trip_and_validation():
 
 
 def test_presets_live_next_to_the_model() -> None:
-    from deblur_cli.network.model import LITE_CONFIG, MODEL_PRESETS, ModelConfig, model_preset
+    from deblur_cli.network.architectures import preset
+    from deblur_cli.network.model import LITE_CONFIG, MODEL_PRESETS, ModelConfig
 
     assert MODEL_PRESETS["paper"] == ModelConfig() and MODEL_PRESETS["lite"] == LITE_CONFIG
-    assert model_preset("lite") is LITE_CONFIG
+    assert preset("lite") is LITE_CONFIG
     with pytest.raises(ValueError, match="unknown model preset .huge.*paper"):
-        model_preset("huge")
+        preset("huge")

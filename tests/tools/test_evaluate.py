@@ -248,7 +248,8 @@ def test_existing_saved_images_need_overwrite(gopro: Path, tmp_path: Path):
 
 
 def test_flat_layout_and_real_inference_engine(tmp_path: Path, tiny_config):
-    from deblur_cli.network.engine import Deblurrer, InferenceOptions
+    from deblur_cli.methods import InferenceOptions
+    from deblur_cli.network.engine import Engine
     from deblur_cli.network.model import AttentiveDeblurNet
 
     root = tmp_path / "flat"
@@ -257,7 +258,7 @@ def test_flat_layout_and_real_inference_engine(tmp_path: Path, tiny_config):
         _write(root / "sharp" / f"im{k}.png", sharp)
         _write(root / "blur" / f"im{k}.png", _box_blur(sharp, 2))
     torch.manual_seed(0)
-    deblurrer = Deblurrer(AttentiveDeblurNet(tiny_config), InferenceOptions(device="cpu"))
+    deblurrer = Engine(AttentiveDeblurNet(tiny_config), InferenceOptions(device="cpu"))
     report = evaluate(deblurrer.run, root)
     assert [(s.sequence, s.name) for s in report.images] == [("flat", "im0"), ("flat", "im1")]
     for s in report.images:

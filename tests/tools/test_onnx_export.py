@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from deblur_cli.tools import onnx_export
 from deblur_cli.cli import app
-from deblur_cli.network.engine import Deblurrer, InferenceOptions
+from deblur_cli.methods import InferenceOptions
+from deblur_cli.network.engine import Engine
 from deblur_cli.errors import EXIT_OUTPUT, EXIT_USAGE, OutputError, UsageError
 from deblur_cli.quality.metrics import psnr
 from deblur_cli.network.model import AttentiveDeblurNet
@@ -55,7 +56,7 @@ def test_graph_has_dynamic_height_and_width_and_the_stated_opset(exported: Path)
 @pytest.mark.parametrize("size", [(16, 16), (45, 130), (96, 64)])
 def test_onnxruntime_matches_the_engine_at_any_size(exported: Path, model: AttentiveDeblurNet, size: tuple[int, int]) -> None:
     rgb = onnx_export.sample_image(*size, seed=sum(size))
-    reference = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
+    reference = Engine(model, InferenceOptions(device="cpu", precision="fp32")).run(rgb)
     got = onnx_export.run_onnx(exported, rgb)
     assert got.shape == rgb.shape
     assert psnr(got, reference) >= 50.0

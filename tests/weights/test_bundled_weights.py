@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.network.engine import Deblurrer, InferenceOptions
+from deblur_cli.methods import InferenceOptions
+
+from deblur_cli.network.engine import Engine
 from deblur_cli.files.image_io import load_image
 from deblur_cli.quality.metrics import psnr
 from deblur_cli.weights import default_weights_name, get_entry, load_model, sha256_file, weights_dir
@@ -31,6 +33,6 @@ def test_bundled_weights_bring_a_blurry_crop_closer_to_sharp():
     blur = load_image(seq / "blur" / "kphotoalbum_grand_canyon_2_0_strong.png").rgb[:128, :128]
     sharp = load_image(seq / "sharp" / "kphotoalbum_grand_canyon_2_0_strong.png").rgb[:128, :128]
     model, _ = load_model(None)
-    out = Deblurrer(model, InferenceOptions(device="cpu", precision="fp32")).run(np.ascontiguousarray(blur))
+    out = Engine(model, InferenceOptions(device="cpu", precision="fp32")).run(np.ascontiguousarray(blur))
     assert out.shape == blur.shape
     assert psnr(out, sharp) > psnr(blur, sharp)
