@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deblur_cli.errors import InputError, ResourceError
+from deblur_cli.files import formats
 from deblur_cli.files.limits import MAX_PIXELS_ENV
 from deblur_cli.files.samples import scaled_wide_samples
 
@@ -37,7 +38,6 @@ try:  # Pillow may be built without LittleCMS
 except ImportError:  # pragma: no cover - depends on the Pillow build
     ImageCms = None  # type: ignore[assignment]
 
-PILLOW_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 
 _SUPPORTED_MODES = frozenset(
     {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "YCbCr", "CMYK", "I", "F"}
@@ -133,10 +133,10 @@ def open_image(path: Path, name: str) -> Iterator[Image.Image]:
         raise InputError(f"cannot read {name}: {e.strerror or e}") from None
     with fp:
         try:
-            im = Image.open(fp, formats=PILLOW_FORMATS)
+            im = Image.open(fp, formats=formats.pillow_decoders())
         except UnidentifiedImageError:
             raise InputError(
-                f"{name} is not an image in a supported format (JPEG, PNG, TIFF, WebP, BMP, GIF)"
+                f"{name} is not an image in a supported format ({formats.readable_labels(', ')})"
             ) from None
         except Exception as e:  # noqa: BLE001 - any header failure is a bad input
             raise InputError(f"cannot read the image header of {name}: {one_line(e)}") from None
@@ -228,7 +228,7 @@ def _deep_planes(im: Image.Image, path: Path, rawmode: str) -> Planes | None:
 
 def _decode_as(path: Path, rawmode: str) -> np.ndarray:
     """Decode the first frame again, unpacking the file's samples as ``rawmode``."""
-    with open(path, "rb") as fp, Image.open(fp, formats=PILLOW_FORMATS) as im:
+    with open(path, "rb") as fp, Image.open(fp, formats=formats.pillow_decoders()) as im:
         im.tile = [_with_rawmode(tile, rawmode) for tile in im.tile]
         im.load()
         return np.asarray(im)

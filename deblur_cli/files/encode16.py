@@ -106,3 +106,7 @@ def _tiff_ifd(
     for tag, value in layout.items():
         ifd[tag] = value
     return ifd
+
+
+#: The 16-bit writer of each deep format (``deep=True`` in :mod:`deblur_cli.files.formats`).
+WRITERS = {"PNG": write_png16, "TIFF": write_tiff16}

@@ -21,6 +21,7 @@ pictures such as heatmaps and training pairs) and the one float-to-integer rule
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.files import ledger, metadata
+from deblur_cli.files import formats, ledger, metadata
 from deblur_cli.files.metadata import Extras, read_extras
 from deblur_cli.files.fsutil import atomic_path, same_file
 from deblur_cli.files.decode import (
@@ -48,31 +49,12 @@ from deblur_cli.files.decode import (
     stored_size,
 )
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS
-from deblur_cli.files.encode16 import write_png16 as _write_png16
-from deblur_cli.files.encode16 import write_tiff16 as _write_tiff16
+from deblur_cli.files.encode16 import WRITERS as _WRITERS_16
 
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
-)
-OUTPUT_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
-)
-
-_SUFFIX_FORMAT = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".png": "PNG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-}
-# Decoders Pillow may try; anything else (EPS, PSD, ...) is refused, which keeps
-# exotic plugins (and Ghostscript) away from hostile files. The JPEG decoder also
-# opens multi-picture (MPO) camera JPEGs.
-_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
-_DEEP_FORMATS = frozenset({"PNG", "TIFF"})
+#: The suffixes deblur reads and writes (from the format records of :mod:`.formats`).
+SUPPORTED_SUFFIXES = formats.SUPPORTED_SUFFIXES
+OUTPUT_SUFFIXES = formats.OUTPUT_SUFFIXES
 
 
 @dataclass(eq=False)
@@ -223,11 +205,19 @@ def dropped_on_save(like: LoadedImage, path: Path) -> list[str]:
     notes = []
     if like.n_frames > 1:
         notes.append(f"only the first of its {like.n_frames} frames (pages) was deblurred; the others are dropped")
-    if like.alpha is not None and fmt not in _ALPHA_FORMATS:
-        notes.append(f"its transparency (alpha channel) is dropped: {fmt} cannot store it; write PNG, TIFF or WebP to keep it")
-    if like.bit_depth == 16 and fmt not in _DEEP_FORMATS:
-        notes.append(f"its 16 bits per sample are reduced to 8: {fmt} stores 8; write PNG or TIFF to keep them")
+    if like.alpha is not None and not fmt.alpha:
+        keep = _either(f for f in formats.FORMATS if f.write and f.alpha)
+        notes.append(f"its transparency (alpha channel) is dropped: {fmt.name} cannot store it; write {keep} to keep it")
+    if like.bit_depth == 16 and not fmt.deep:
+        keep = _either(f for f in formats.FORMATS if f.write and f.deep)
+        notes.append(f"its 16 bits per sample are reduced to 8: {fmt.name} stores 8; write {keep} to keep them")
     return notes + metadata.dropped(like.exif, like.icc_profile, like.extras, fmt)
+
+
+def _either(found: Iterable[formats.ImageFormat]) -> str:
+    """``PNG, TIFF or WebP``: the formats a note suggests."""
+    labels = [f.label for f in found if f.suggested]
+    return ", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else "".join(labels)
 
 
 def save_picture(
@@ -264,10 +254,10 @@ def check_output_suffix(path: Path) -> None:
     _output_format(Path(path))
 
 
-def _output_format(path: Path) -> str:
-    """Pillow format name for the output suffix, or UsageError."""
-    fmt = _SUFFIX_FORMAT.get(path.suffix.lower())
-    if fmt is None:
+def _output_format(path: Path) -> formats.ImageFormat:
+    """The format written for the output suffix, or UsageError."""
+    fmt = formats.by_suffix(path.suffix)
+    if fmt is None or not fmt.write:
         allowed = ", ".join(sorted(OUTPUT_SUFFIXES))
         raise UsageError(
             f"cannot write {show(path)}: unsupported output type {path.suffix or '(none)'!r}; "
@@ -290,13 +280,13 @@ def _check_array(rgb: np.ndarray, like: LoadedImage | None) -> None:
         raise ValueError(f"alpha {like.alpha.shape} does not match image {rgb.shape[:2]}")
 
 
-def _output_samples(rgb: np.ndarray, like: LoadedImage | None, fmt: str) -> np.ndarray:
+def _output_samples(rgb: np.ndarray, like: LoadedImage | None, fmt: formats.ImageFormat) -> np.ndarray:
     """H x W x C integer samples (C: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)."""
-    deep = like is not None and like.bit_depth == 16 and fmt in _DEEP_FORMATS
+    deep = like is not None and like.bit_depth == 16 and fmt.deep
     dtype, maxval = (np.uint16, 65535.0) if deep else (np.uint8, 255.0)
     colour = rgb.mean(axis=2, keepdims=True) if like is not None and like.is_grey else rgb
     planes = [_quantize(colour, maxval, dtype)]
-    if like is not None and like.alpha is not None and fmt in _ALPHA_FORMATS:
+    if like is not None and like.alpha is not None and fmt.alpha:
         planes.append(_fit_alpha(like.alpha, dtype)[..., None])
     return np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
 
@@ -333,19 +323,19 @@ def _fit_alpha(alpha: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def _encode(
-    samples: np.ndarray, tmp: Path, fmt: str, quality: int, exif: bytes | None, icc: bytes | None, extras: Extras
+    samples: np.ndarray, tmp: Path, fmt: formats.ImageFormat, quality: int, exif: bytes | None, icc: bytes | None,
+    extras: Extras,
 ) -> None:
     """Write ``samples`` to ``tmp`` in ``fmt`` with what of the metadata ``fmt`` can hold
     (:mod:`deblur_cli.files.metadata`); 16-bit goes through our own encoders."""
     keep = metadata.kept(exif, icc, extras, fmt)
-    if samples.dtype == np.uint16:
-        writer = _write_png16 if fmt == "PNG" else _write_tiff16
-        writer(tmp, samples, exif if "exif" in keep else None, icc if "icc" in keep else None, extras, keep)
+    if samples.dtype == np.uint16:  # only deep formats get 16-bit samples
+        _WRITERS_16[fmt.name](tmp, samples, exif if "exif" in keep else None, icc if "icc" in keep else None, extras, keep)
         return
     image = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples)
     options = metadata.pillow_options(exif, icc, extras, fmt)
-    if fmt in ("JPEG", "WEBP") and not options.get("lossless"):
+    if fmt.quality and not options.get("lossless"):
         options["quality"] = int(quality)
-    if fmt == "JPEG":
+    if fmt.name == "JPEG":
         options["subsampling"] = 0 if quality >= 90 else 2  # 4:4:4 / 4:2:0
-    image.save(tmp, format=fmt, **options)
+    image.save(tmp, format=fmt.name, **options)

@@ -3,7 +3,7 @@ PNG gamma, comments, PNG text chunks, and whether a WebP was lossless.
 
 :func:`read_extras` collects them while a file is decoded; the writers of
 :mod:`deblur_cli.files.image_io` and :mod:`deblur_cli.files.encode16` put back what the
-output format can hold (:data:`HOLDS`), and :func:`dropped` names, for a ``note:``, what it
+output format can hold (its record's ``holds``, :mod:`deblur_cli.files.formats`), and :func:`dropped` names, for a ``note:``, what it
 cannot: the gamma of a PNG written as JPEG, an EXIF block over the 64 KB a JPEG segment
 holds, anything in a BMP.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deblur_cli.files.formats import FORMATS, ImageFormat
+
 #: EXIF in one JPEG APP1 segment: 65535 minus the length field ("Exif\0\0" is counted in).
 JPEG_MAX_EXIF = 65533
 #: XMP in one JPEG APP1 segment, after its 29-byte namespace header.
@@ -23,14 +25,6 @@ JPEG_MAX_XMP = 65504
 _COMMENT_KEY, _XMP_KEY = "Comment", "XML:com.adobe.xmp"
 _TIFF_DESCRIPTION, _TIFF_XMP = 270, 700
 
-#: What each output format can hold.
-HOLDS: dict[str, frozenset[str]] = {
-    "JPEG": frozenset({"exif", "icc", "dpi", "xmp", "comment"}),
-    "PNG": frozenset({"exif", "icc", "dpi", "xmp", "gamma", "comment", "text"}),
-    "TIFF": frozenset({"exif", "icc", "dpi", "xmp", "comment"}),
-    "WEBP": frozenset({"exif", "icc", "xmp", "lossless"}),
-    "BMP": frozenset({"dpi"}),
-}
 _NAMES = {
     "exif": "EXIF", "icc": "colour profile (ICC)", "dpi": "resolution (DPI)", "xmp": "XMP metadata",
     "gamma": "gamma (gAMA)", "comment": "comment", "text": "text chunks",
@@ -112,35 +106,35 @@ def present(exif: bytes | None, icc: bytes | None, extras: Extras) -> set[str]:
     return items
 
 
-def kept(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: str) -> set[str]:
+def kept(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: ImageFormat) -> set[str]:
     """The items a ``fmt`` output of this source carries."""
-    items = present(exif, icc, extras) & HOLDS.get(fmt, frozenset())
-    if fmt == "JPEG" and exif is not None and len(exif) > JPEG_MAX_EXIF:
+    items = present(exif, icc, extras) & fmt.holds
+    if fmt.name == "JPEG" and exif is not None and len(exif) > JPEG_MAX_EXIF:
         items.discard("exif")
-    if fmt == "JPEG" and extras.xmp is not None and len(extras.xmp) > JPEG_MAX_XMP:
+    if fmt.name == "JPEG" and extras.xmp is not None and len(extras.xmp) > JPEG_MAX_XMP:
         items.discard("xmp")
     return items
 
 
-def dropped(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: str) -> list[str]:
+def dropped(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: ImageFormat) -> list[str]:
     """One phrase per reason for what a ``fmt`` output of this source leaves out."""
     lost = present(exif, icc, extras) - kept(exif, icc, extras, fmt)
     notes = []
     for item, limit in (("exif", JPEG_MAX_EXIF), ("xmp", JPEG_MAX_XMP)):
-        if item in lost and fmt == "JPEG" and item in HOLDS["JPEG"]:
+        if item in lost and fmt.name == "JPEG" and item in fmt.holds:
             size = len(exif if item == "exif" else extras.xmp or b"")
             notes.append(f"its {_NAMES[item]} ({size:,} bytes) is dropped: a JPEG holds at most {limit:,} bytes of it; write PNG or TIFF to keep it")
             lost.discard(item)
     if lost:
         names = [_NAMES[k] for k in sorted(lost, key=list(_NAMES).index)]
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        where = sorted(f for f, holds in HOLDS.items() if lost <= holds and f != "BMP")
+        where = sorted(f.name for f in FORMATS if f.write and f.suggested and lost <= f.holds)
         hint = f"; write {' or '.join(where)} to keep {'it' if len(names) == 1 else 'them'}" if where else ""
-        notes.append(f"its {listed} {'is' if len(names) == 1 else 'are'} dropped: {fmt} cannot store {'it' if len(names) == 1 else 'them'}{hint}")
+        notes.append(f"its {listed} {'is' if len(names) == 1 else 'are'} dropped: {fmt.name} cannot store {'it' if len(names) == 1 else 'them'}{hint}")
     return notes
 
 
-def pillow_options(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: str) -> dict[str, Any]:
+def pillow_options(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: ImageFormat) -> dict[str, Any]:
     """Pillow ``save`` options that carry what a ``fmt`` output keeps."""
     keep = kept(exif, icc, extras, fmt)
     options: dict[str, Any] = {}
@@ -150,13 +144,13 @@ def pillow_options(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: s
         options["icc_profile"] = icc
     if "dpi" in keep:
         options["dpi"] = extras.dpi
-    if fmt == "WEBP" and extras.lossless:
+    if extras.lossless and "lossless" in fmt.holds:  # never "dropped": other formats are lossless or say so
         options["lossless"] = True
-    if fmt == "PNG":
+    if fmt.name == "PNG":
         info = png_info(extras, keep)
         if info is not None:
             options["pnginfo"] = info
-    elif fmt == "TIFF":
+    elif fmt.name == "TIFF":
         tags = tiff_tags(extras, keep)
         if tags:
             options["tiffinfo"] = tags

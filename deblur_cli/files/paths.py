@@ -25,14 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur_cli.files import image_io
+from deblur_cli.files import formats, image_io
 from deblur_cli.errors import OutputError, UsageError
 from deblur_cli.files.fsutil import check_writable
 
 #: Default suffix of outputs written next to their input (``photo.jpg`` -> ``photo_deblurred.jpg``).
 DEFAULT_SUFFIX = "_deblurred"
 #: Written when the input's own format cannot be written (e.g. a GIF): lossless.
-FALLBACK_SUFFIX = ".png"
+FALLBACK_SUFFIX = formats.by_name(formats.FALLBACK).suffix
 
 
 def _key(path: Path) -> str:

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from deblur_cli import __version__
 from deblur_cli.errors import DeblurError
+from deblur_cli.files import formats
 from deblur_cli.quality.score import DEFAULT_THRESHOLD, check_threshold
 from deblur_cli.serve import images
 from deblur_cli.serve.jobs import Cancelled, Job, QueueFull, WorkQueue
@@ -93,7 +94,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("deblur_cli.serve") / "static" / name).read_bytes()
+    data = (resources.files("deblur_cli.serve") / "static" / name).read_bytes()
+    # The file picker offers what deblur reads, from the format records (deblur_cli.files.formats).
+    return data.replace(b"{{accept}}", formats.accept_attribute().encode()) if name == "index.html" else data
 
 
 class _Server:

@@ -23,24 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from deblur_cli.errors import DeblurError, InputError, ResourceError
-from deblur_cli.files import image_io
+from deblur_cli.files import formats, image_io
 from deblur_cli.files.paths import DEFAULT_SUFFIX
 from deblur_cli.quality.score import blur_score, measure_blur
 from deblur_cli.serve.jobs import Job
 from deblur_cli.serve.uploads import ServeError, Upload
 
-#: Output suffix and media type for each decoder's format; GIF cannot be written, so its
-#: result is PNG (as the CLI does); MPO is a camera's multi-picture JPEG.
-_OUTPUT = {
-    "JPEG": (".jpg", "image/jpeg"),
-    "MPO": (".jpg", "image/jpeg"),
-    "PNG": (".png", "image/png"),
-    "TIFF": (".tif", "image/tiff"),
-    "WEBP": (".webp", "image/webp"),
-    "BMP": (".bmp", "image/bmp"),
-    "GIF": (".png", "image/png"),
-}
-READ_FORMATS = "JPEG, PNG, TIFF, WebP, BMP or GIF"
+#: The formats deblur reads, for messages (from the format records of deblur_cli.files.formats).
+READ_FORMATS = formats.readable_labels()
 
 #: Image formats recognised by their first bytes that the tool does not read (415, not 400).
 _OTHER_FORMATS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
@@ -181,7 +171,8 @@ def deblur(prepared: Prepared, deblurrer: object, job: Job, quality: int = 95) -
     except ResourceError as e:
         raise ServeError(503, prepared.message(e)) from None
     job.check()
-    suffix, media_type = _OUTPUT.get(loaded.format, (".png", "image/png"))
+    written = formats.written_as(loaded.format)  # GIF cannot be written: PNG, as the CLI does
+    suffix, media_type = written.suffix, written.mime
     out = prepared.folder / f"result{suffix}"
     notes = tuple(image_io.dropped_on_save(loaded, out))
     image_io.save_image(sharp, out, like=loaded, quality=quality)

@@ -579,7 +579,9 @@ def _fail_midway_16bit(monkeypatch):
         Path(path).write_bytes(b"\x89PNG\r\n\x1a\n first bytes of a PNG")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(image_io, "_write_png16", write)
+    from deblur_cli.files import encode16
+
+    monkeypatch.setitem(encode16.WRITERS, "PNG", write)
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])

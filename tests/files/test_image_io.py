@@ -710,7 +710,9 @@ def _disk_full_16bit(monkeypatch: pytest.MonkeyPatch) -> None:
         Path(path).write_bytes(b"II*\x00 half written")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(image_io, "_write_tiff16", write)
+    from deblur_cli.files import encode16
+
+    monkeypatch.setitem(encode16.WRITERS, "TIFF", write)
 
 
 @pytest.mark.parametrize("deep", [False, True])
