@@ -8,22 +8,23 @@ it nor its web packages. Registered by importing this module from :mod:`deblur_c
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from deblur_cli.cli.app import MaxPixels, Quality, _errors, _printable, app, console, out
+from deblur_cli.cli.app import Quality, _errors, _printable, app, console, out
 from deblur_cli.cli.options import inference_options, load, locate
+from deblur_cli.files.limits import MAX_PIXELS_ENV, SERVE_MAX_PIXELS
 from deblur_cli.methods import InferenceOptions
 
 
 @app.command("serve")
 @inference_options()
 def serve_cmd(
-    host: Annotated[str, typer.Option(help="Address to listen on. Anything but 127.0.0.1 / localhost lets other machines in (there is no authentication).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on. Anything but a loopback address (127.0.0.1, ::1, localhost) lets other machines in (there is no authentication). Requests must name this server in their Host header (localhost, 127.0.0.1, \\[::1] or this --host; with 0.0.0.0 also any IP address and this machine's name), and the API refuses other web sites' pages.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Refuse uploads larger than this many MB (1 MB = 2^20 bytes), before reading them.")] = 50.0,
-    max_pixels: MaxPixels = None,
+    max_pixels: Annotated[Optional[int], typer.Option(help=f"Refuse uploads with more pixels than this, from the image header before decoding (0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {SERVE_MAX_PIXELS:_}]")] = None,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests that may be in progress at once (uploading, waiting or running); more are answered 503.")] = 16,
     quality: Quality = 95,
     *,
@@ -38,14 +39,15 @@ def serve_cmd(
 
         serve.check_installed()
         from deblur_cli.serve.app import ServeOptions, create_app
-        from deblur_cli.serve.server import is_loopback, listen, page_url, run
+        from deblur_cli.serve.guard import bound_to_loopback
+        from deblur_cli.serve.server import listen, page_url, run
 
-        options = ServeOptions(max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality)
+        options = ServeOptions(host=host, max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality)
         sock = listen(host, port)  # before the weights: a taken port fails at once
         try:
             deblurrer = load(locate(inference))
             application = create_app(deblurrer, options, on_served=_print_served)
-            if not is_loopback(host):
+            if not bound_to_loopback(sock):  # 127.1, ::1, localhost: only this machine
                 console.print(
                     f"[bold yellow]warning:[/] listening on {_printable(host)}: the server has no authentication; "
                     "anyone who can reach this port can use it",

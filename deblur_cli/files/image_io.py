@@ -135,12 +135,12 @@ def read_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def _resolve_limit(max_pixels: int | None) -> int:
-    """The pixel limit to enforce: argument, else environment, else default."""
+def _resolve_limit(max_pixels: int | None, default: int = DEFAULT_MAX_PIXELS) -> int:
+    """The pixel limit to enforce: argument, else environment, else ``default``."""
     if max_pixels is None:
         raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
         if not raw:
-            return DEFAULT_MAX_PIXELS
+            return default
         try:
             max_pixels = int(raw.replace("_", ""))
         except ValueError:

@@ -5,6 +5,8 @@ What it holds:
 - :mod:`~deblur_cli.serve.app`: the Starlette application (the page, its static files,
   ``/api/deblur``, ``/api/score``, ``/api/preview``, ``/api/jobs/TOKEN``, ``/api/health``),
   :class:`ServeOptions` and the one place where a failure becomes a JSON error and status.
+- :mod:`~deblur_cli.serve.guard`: who may talk to the server, from the request's headers:
+  the ``Host`` must name this server (DNS rebinding), the API refuses other sites' pages.
 - :mod:`~deblur_cli.serve.uploads`: the multipart body, streamed, counted and refused early
   when too big; :class:`ServeError` (an HTTP status with a one-line message).
 - :mod:`~deblur_cli.serve.images`: an upload in a private temporary folder, its header checked

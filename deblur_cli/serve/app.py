@@ -11,7 +11,8 @@ Routes::
     GET  /api/health        version, weights name and sha256, device, precision, limits
 
 Every refusal is JSON ``{"error": "<one line>"}``: 400 not an image, corrupt or a malformed
-request; 413 too many bytes (from Content-Length before reading, else while counting) or
+request, or a Host header that does not name this server; 403 a request to the API from
+another site's page (:mod:`deblur_cli.serve.guard`, before anything else); 413 too many bytes (from Content-Length before reading, else while counting) or
 pixels (from the header before decoding); 415 an image format the tool does not read; 503
 the queue is full (refused before the body is read); 500 an internal error, logged on the
 server, never a traceback in the answer. Deblurring runs on ``heavy`` (one network pass at
@@ -44,6 +45,7 @@ from deblur_cli.errors import DeblurError
 from deblur_cli.files import formats
 from deblur_cli.quality.score import DEFAULT_THRESHOLD, check_threshold
 from deblur_cli.serve import images
+from deblur_cli.serve.guard import Guard, HostRule
 from deblur_cli.serve.jobs import Cancelled, Job, QueueFull, WorkQueue
 from deblur_cli.serve.uploads import ServeError, check_declared_length, read_upload
 
@@ -66,8 +68,10 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """What the server accepts: upload bytes, pixels, queued requests, JPEG/WebP quality."""
+    """What the server accepts: upload bytes, pixels, queued requests, JPEG/WebP quality; the
+    ``--host`` it listens on (the Host headers it answers, :mod:`deblur_cli.serve.guard`)."""
 
+    host: str = "127.0.0.1"
     max_upload_mb: float = 50.0
     max_pixels: int | None = None  # None: DEBLUR_MAX_PIXELS, else the CLI's default; 0: none
     queue_size: int = 16
@@ -249,6 +253,10 @@ class _Server:
             started = request.scope.get("deblur.started", time.monotonic())
             self.on_served(Served(request.method, request.url.path, status, time.monotonic() - started, detail))
 
+    def _guard_refused(self, scope: dict[str, Any], status: int, message: str) -> None:
+        if self.on_served is not None:
+            self.on_served(Served(scope.get("method", ""), scope.get("path", ""), status, 0.0, message))
+
     def _refused(self, request: Request, status: int, message: str) -> JSONResponse:
         self._served(request, status, message)
         return _error(status, message)
@@ -299,26 +307,6 @@ async def _internal(request: Request, exc: Exception) -> Response:
     return _error(500, "internal error; the server's log has the details")
 
 
-class _SecurityHeaders:
-    """Headers on every answer: no MIME sniffing, no framing, no referrer."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
-            await send(message)
-
-        await (self.app(scope, receive, send_with_headers) if scope["type"] == "http" else self.app(scope, receive, send))
-
-
 def create_app(
     deblurrer: Any, options: ServeOptions = ServeOptions(), on_served: Callable[[Served], None] | None = None
 ) -> Starlette:
@@ -329,6 +317,7 @@ def create_app(
     from starlette.middleware import Middleware
 
     server = _Server(deblurrer, options, on_served)
+    rule = HostRule.for_host(options.host)
     g = functools.partial(_guarded, server)
     routes = [
         Route("/", g(server.page), methods=["GET", "HEAD"]),
@@ -341,7 +330,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(_SecurityHeaders)],
+        middleware=[Middleware(Guard, rule=rule, refused=server._guard_refused)],
         exception_handlers={HTTPException: _not_found, Exception: _internal},
     )
     app.state.server = server

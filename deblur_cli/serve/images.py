@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from deblur_cli.errors import DeblurError, InputError, ResourceError
 from deblur_cli.files import formats, image_io
+from deblur_cli.files.limits import SERVE_MAX_PIXELS
 from deblur_cli.files.paths import DEFAULT_SUFFIX
 from deblur_cli.quality.score import blur_score, measure_blur
 from deblur_cli.serve.jobs import Job
@@ -91,8 +92,9 @@ class Deblurred:
 
 
 def resolve_max_pixels(max_pixels: int | None) -> int:
-    """The pixel limit in force: the option, else DEBLUR_MAX_PIXELS, else the CLI's default (0: none)."""
-    return image_io._resolve_limit(max_pixels)  # the one rule, shared with the CLI
+    """The pixel limit in force: the option, else DEBLUR_MAX_PIXELS, else the server's own
+    default :data:`~deblur_cli.files.limits.SERVE_MAX_PIXELS` (0: none)."""
+    return image_io._resolve_limit(max_pixels, SERVE_MAX_PIXELS)  # the one rule, shared with the CLI
 
 
 def display_name(filename: str) -> str:

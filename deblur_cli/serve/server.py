@@ -11,7 +11,6 @@ the signal: ``KeyboardInterrupt`` for Ctrl-C, which the caller treats as a clean
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any
 
@@ -19,16 +18,6 @@ from deblur_cli.errors import UsageError
 
 #: Seconds answers in flight get to finish once the server is asked to stop.
 GRACEFUL_SECONDS = 5
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``: only this machine can connect."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -99,4 +88,4 @@ def run(app: Any, sock: socket.socket) -> None:
         sock.close()
 
 
-__all__ = ["GRACEFUL_SECONDS", "is_loopback", "listen", "page_url", "run"]
+__all__ = ["GRACEFUL_SECONDS", "listen", "page_url", "run"]

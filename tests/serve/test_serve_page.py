@@ -238,3 +238,49 @@ def test_screenshot_for_the_readme(browser, tmp_path):
     out = ROOT / os.environ["DEBLUR_SERVE_SCREENSHOT"]
     shot.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
     assert out.stat().st_size < 600_000
+
+
+EVIL_PAGE = """<!doctype html><html><body><form id="f" method="post" enctype="multipart/form-data" target="sink"
+action="{api}api/deblur"><input type="hidden" name="x" value="1"></form><iframe name="sink"></iframe><script>
+const data = new FormData();
+data.append("file", new Blob([new Uint8Array({png})], {{type: "image/png"}}), "p.png");
+window.answers = [];
+fetch("{api}api/score", {{method: "POST", mode: "no-cors", body: data}})
+  .then((r) => window.answers.push("fetch:" + r.type), (e) => window.answers.push("fetch failed"));
+document.getElementById("f").submit();
+</script></body></html>"""
+
+
+def test_another_sites_page_cannot_make_the_server_work(browser, server):
+    """A page on another origin (here 127.0.0.1 on another port) posts a no-cors fetch and a
+    form to the API, as any web site could: both are refused (403) before any work."""
+    import http.server
+    import threading
+
+    png = list(images.png(32, 24))
+    page = EVIL_PAGE.format(api=server.url, png=png).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        before = len(server.stderr)
+        browser.get(f"http://127.0.0.1:{evil.server_address[1]}/")
+        _wait(browser, lambda: browser.execute_script("return window.answers.length") == 1, "the fetch settled")
+        lines = lambda: [line for line in server.stderr[before:] if "/api/" in line]  # noqa: E731
+        _wait(browser, lambda: len(lines()) >= 2, "both requests reached the server")
+    finally:
+        evil.shutdown()
+        evil.server_close()
+    assert sorted(line.split()[:3] for line in lines()) == [["403", "POST", "/api/deblur"], ["403", "POST", "/api/score"]]
+    assert all("cross-origin" in line for line in lines())
