@@ -55,7 +55,7 @@ def image_cmd(
 ) -> None:
     """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
     with _errors():
-        from deblur_cli.tools.pipeline import SaveOptions, plan_image, run_image
+        from deblur_cli.pipeline import SaveOptions, plan_image, run_image
 
         opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
         as_folder = output is not None and output.endswith(("/", "\\"))
@@ -88,7 +88,7 @@ def batch_cmd(
 ) -> None:
     """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
     with _errors():
-        from deblur_cli.tools.pipeline import SaveOptions, plan_batch
+        from deblur_cli.pipeline import SaveOptions, plan_batch
 
         keep = None
         if only_blurry:
@@ -103,7 +103,7 @@ def batch_cmd(
 
 def _run_batch(deblurrer, plan, keep=None, title="deblur batch") -> None:
     """Run a plan of several files with a bar per file and per tile; summary; exit 1 on failures."""
-    from deblur_cli.tools.pipeline import run_batch
+    from deblur_cli.pipeline import run_batch
 
     with _bar(transient=False) as progress:
         files = progress.add_task("Photos", total=None)

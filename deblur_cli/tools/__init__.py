@@ -1,10 +1,9 @@
-"""The work behind the commands, built on the network, the weights and the image files.
+"""The extras: the work behind the commands besides the main path (image and batch are
+:mod:`deblur_cli.pipeline`), built on the network, the weights and the image files.
 
 Each command's ``plan_*`` (inputs resolved, every output named and checked, weights
 located) and ``run_*``:
 
-- ``batch_run`` < ``pipeline``: ``deblur image`` and ``deblur batch`` (``deblur_file``,
-  ``deblur_batch``; decode, deblur and encode in three threads);
 - ``colormaps``, ``attention_render`` < ``attention``: ``deblur attention-map``;
 - ``evaluate``: ``deblur evaluate`` (PSNR / SSIM / MS-SSIM on a paired test set);
 - ``video_codec`` < ``video``: ``deblur video`` (PyAV frame loop);

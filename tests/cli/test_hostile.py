@@ -3,7 +3,7 @@
 Every case goes through the real command line: Typer's CliRunner in-process for most,
 a real ``python -m deblur_cli`` process for the SIGKILL cases and for the check that a
 user never sees a traceback. The module-level owners test the same risks piece by piece
-(tests/files/test_image_io.py, tools/test_pipeline.py, weights/test_weights.py,
+(tests/files/test_image_io.py, pipeline/test_pipeline.py, weights/test_weights.py,
 training/test_train.py); here we check what a user sees: the exit code of
 deblur_cli/errors.py, one line starting with ``error:``, no output and no ``.deblur-tmp-*``
 file left behind, and every input's sha256 unchanged. docs/hostile-inputs.md lists each
@@ -1417,7 +1417,7 @@ def test_output_name_over_the_file_name_limit(tmp_path, weights):
 def test_a_failure_in_the_batch_loader_thread_fails_one_file(tmp_path, weights, monkeypatch):
     """Whatever escapes the decode stage is one failed file, not a dead thread and an empty,
     successful batch."""
-    from deblur_cli.tools import batch_run
+    from deblur_cli.pipeline import batch_run
 
     src = tmp_path / "in"
     _batch_inputs(src, n=3)

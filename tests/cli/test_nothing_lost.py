@@ -3,7 +3,7 @@ what SIGTERM and SIGKILL leave behind. docs/hostile-inputs.md lists each case.
 
 In-process (CliRunner) where the command line is enough; real ``python -m deblur_cli``
 processes for signals. The module-level tests of the same rules are in
-tests/files/test_fsutil.py and tests/tools/test_outputs_never_replace.py.
+tests/files/test_fsutil.py and tests/pipeline/test_outputs_never_replace.py.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def test_byte_limits_need_the_decoded_image():
 
 
 def test_plan_refuses_a_jpeg_too_wide_before_anything_runs(tmp_path):
-    from deblur_cli.tools.pipeline import plan_image
+    from deblur_cli.pipeline import plan_image
 
     Image.new("L", (70_000, 2)).save(tmp_path / "wide.png")
     with pytest.raises(OutputError, match="70,000 x 2"):

@@ -1,7 +1,7 @@
 """Running a planned batch: decode the next file and encode the previous one while the
 network runs; one bad file never ends the batch.
 
-The plan (:func:`deblur_cli.tools.pipeline.plan_batch` or ``plan_image``) decided every
+The plan (:func:`deblur_cli.pipeline.plan_batch` or ``plan_image``) decided every
 (input, output) pair and checked the output rules; this module only executes it. Progress
 callbacks are always called from the calling thread.
 """

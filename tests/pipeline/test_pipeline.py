@@ -1,4 +1,4 @@
-"""Tests for deblur_cli.tools.pipeline: output naming and safety, batch planning, resume, failures,
+"""Tests for deblur_cli.pipeline: output naming and safety, batch planning, resume, failures,
 interruptions (KeyboardInterrupt and SIGKILL) and the overlapped loader/saver threads.
 
 A fake deblurrer (colour inversion) stands in for the network, so every output can be
@@ -23,13 +23,13 @@ from PIL import Image
 
 from deblur_cli.errors import InputError, OutputError, ResourceError, UsageError
 from deblur_cli.files.fsutil import TMP_PREFIX
-from deblur_cli.tools.pipeline import (
+from deblur_cli.files.paths import default_output_path
+from deblur_cli.pipeline import (
     BatchEvent,
     SaveOptions,
     check_output_path,
     deblur_batch,
     deblur_file,
-    default_output_path,
     plan_batch,
 )
 
@@ -514,7 +514,7 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from deblur_cli.tools.pipeline import deblur_batch
+    from deblur_cli.pipeline import deblur_batch
 
     class Slow:
         calls = 0

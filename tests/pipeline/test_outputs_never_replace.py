@@ -18,8 +18,8 @@ import pytest
 from deblur_cli.errors import OutputError
 from deblur_cli.files import ledger
 from deblur_cli.files.fsutil import TMP_PREFIX
-from deblur_cli.tools.pipeline import SaveOptions, deblur_batch, deblur_file, plan_batch, plan_image, run_image
-from tests.tools.test_pipeline import InvertDeblurrer, assert_inverted, make_image, sha
+from deblur_cli.pipeline import SaveOptions, deblur_batch, deblur_file, plan_batch, plan_image, run_image
+from tests.pipeline.test_pipeline import InvertDeblurrer, assert_inverted, make_image, sha
 
 
 class AppearsWhileWorking(InvertDeblurrer):
