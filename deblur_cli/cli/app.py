@@ -38,11 +38,17 @@ from typer.core import TyperCommand, TyperGroup
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from deblur_cli import __version__
-from deblur_cli.tools.doctor import DISTRIBUTION
-from deblur_cli.errors import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_RESOURCE, EXIT_USAGE, DeblurError
+from deblur_cli.errors import (
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    EXIT_RESOURCE,
+    EXIT_USAGE,
+    DeblurError,
+)
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from deblur_cli.network.limits import MIN_TILE  # noqa: F401 - the floor --tile's help names
 from deblur_cli.progress import Progress as ProgressFn
+from deblur_cli.tools.doctor import DISTRIBUTION
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -100,7 +106,7 @@ class _ImageByDefault(_Group):
         args = sys.argv[1:] if args is None else list(args)
         empty = _empty_argument(args)
         if empty:
-            console.print(f"[bold red]error:[/] {_printable(empty)}", soft_wrap=True)
+            console.print(f"[bold red]error:[/] {printable(empty)}", soft_wrap=True)
             sys.exit(EXIT_USAGE)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -142,7 +148,7 @@ def _empty_argument(args: list[str]) -> str | None:
     for i, arg in enumerate(args):
         if arg == "":
             after = f" after {args[i - 1]}" if i and args[i - 1].startswith("-") else ""
-            return f'an empty argument ("")' + after + "; name a file, a folder or a value"
+            return 'an empty argument ("")' + after + "; name a file, a folder or a value"
     return None
 
 
@@ -166,7 +172,7 @@ def _root(
     """
 
 
-def _printable(text: object) -> str:
+def printable(text: object) -> str:
     """User text (a path or a message) for the console: one line, never markup, and
     undecodable file-name bytes shown as \\xff rather than as surrogate escapes."""
     text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
@@ -183,31 +189,31 @@ def _usage_line(error: Any) -> None:
     message = " ".join(error.format_message().split())
     ctx = getattr(error, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    console.print(f"[bold red]error:[/] {_printable(message)}{_printable(hint)}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {printable(message)}{printable(hint)}", soft_wrap=True)
 
 
-def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {_printable(message)}", soft_wrap=True)
+def fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {printable(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def handled_errors() -> Iterator[None]:
     """The one place where failures become a one-line message and an exit code."""
     try:
         yield
     except DeblurError as e:
-        _fail(e.message, e.exit_code)
+        fail(e.message, e.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; finished outputs are kept, nothing half-written is left", EXIT_INTERRUPTED)
+        fail("interrupted; finished outputs are kept, nothing half-written is left", EXIT_INTERRUPTED)
     except MemoryError:
-        _fail("out of memory; try a smaller --tile", EXIT_RESOURCE)
+        fail("out of memory; try a smaller --tile", EXIT_RESOURCE)
     except (typer.Exit, typer.Abort, typer.BadParameter):  # typer's own exits and usage errors
         raise
     except Exception as e:  # noqa: BLE001 - last resort: no traceback for users
         if os.environ.get("DEBLUR_DEBUG"):
             raise
-        _fail(f"internal error: {type(e).__name__}: {e} (set DEBLUR_DEBUG=1 for a traceback)", EXIT_FAILURES)
+        fail(f"internal error: {type(e).__name__}: {e} (set DEBLUR_DEBUG=1 for a traceback)", EXIT_FAILURES)
 
 
 
@@ -215,7 +221,7 @@ def _errors() -> Iterator[None]:
 # The inference options of the commands that deblur are in :mod:`deblur_cli.cli.options`.
 
 
-def _checked_by(check: Any) -> Any:
+def checked_by(check: Any) -> Any:
     """An option callback running the library's own check, its UsageError shown as click's
     usage error for the option."""
 
@@ -236,7 +242,7 @@ MaxPixels = Annotated[
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
 
 
-def _download_bar() -> Progress:
+def download_bar() -> Progress:
     """A bar for a download: bytes so far of the size announced, rate, time left."""
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
@@ -246,12 +252,12 @@ def _download_bar() -> Progress:
 
 
 @contextmanager
-def _spinner(text: str) -> Iterator[None]:
+def spinner(text: str) -> Iterator[None]:
     with Progress(SpinnerColumn(), TextColumn(text), console=console, transient=True, disable=not console.is_terminal):
         yield
 
 
-def _bar(transient: bool = True) -> Progress:
+def bar(transient: bool = True) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -265,14 +271,14 @@ def _bar(transient: bool = True) -> Progress:
     )
 
 
-def _tile_callback(progress: Progress, task: Any) -> ProgressFn:
+def tile_callback(progress: Progress, task: Any) -> ProgressFn:
     def cb(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
     return cb
 
 
-def _print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
+def print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
     """One escaped line per file that could not be processed."""
     for path, message in failures:
-        console.print(f"[red]{label}[/] {_printable(path)}: {_printable(message)}", soft_wrap=True)
+        console.print(f"[red]{label}[/] {printable(path)}: {printable(message)}", soft_wrap=True)

@@ -2,7 +2,7 @@
 
 Thin, like every command: parse options, plan (every check before weights load), run, print.
 The work is in :mod:`deblur_cli.quality.score`, :mod:`deblur_cli.tools.video` and :mod:`deblur_cli.tools.onnx_export`;
-registered by importing this module from :mod:`deblur_cli.cli`.
+registered in :mod:`deblur_cli.cli.main`.
 """
 
 from __future__ import annotations
@@ -11,20 +11,25 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from deblur_cli.cli.app import (
     MaxPixels,
     Overwrite,
-    _bar,
-    _errors,
-    _print_failures,
-    _printable,
-    _tile_callback,
-    app,
+    bar,
     console,
+    handled_errors,
     out,
-    weights_app,
+    print_failures,
+    printable,
+    tile_callback,
 )
 from deblur_cli.cli.options import inference_options, load, locate
 from deblur_cli.errors import EXIT_FAILURES, InputError
@@ -33,7 +38,6 @@ from deblur_cli.methods import InferenceOptions
 # ----------------------------------------------------------------------------- blur score
 
 
-@app.command("score")
 def score_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Photos, or folders searched recursively.", show_default=False)],
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON to this file ('-': standard output, no list).")] = None,
@@ -42,7 +46,7 @@ def score_cmd(
     overwrite: Overwrite = False,
 ) -> None:
     """Say how blurry each photo is: 0 sharp .. 1 very blurry (Crete-Roffet blur effect; no network needed)."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.quality import score
 
         score.check_threshold(threshold)
@@ -53,9 +57,9 @@ def score_cmd(
         if not files and not problems:
             kinds = f"; {len(unsupported)} other file(s) skipped" if unsupported else ""
             raise InputError("no supported images found (" + ", ".join(str(p) for p in inputs) + ")" + kinds)
-        with _bar() as progress:
+        with bar() as progress:
             task = progress.add_task("Scoring", total=len(files))
-            scored, failed = score.score_images(files, threshold, max_pixels, progress=_tile_callback(progress, task))
+            scored, failed = score.score_images(files, threshold, max_pixels, progress=tile_callback(progress, task))
         failed = problems + failed
         text = score.scores_json(scored, failed, threshold)
         if to_stdout:
@@ -63,19 +67,19 @@ def score_cmd(
         else:
             for s in scored:  # one line per photo (no table: paths stay whole and greppable)
                 if s.score is None:  # its own verdict: neither sharp nor blurry
-                    out.print(f"  -    [yellow]unmeasurable[/]  {_printable(s.path)}  [dim]({_printable(s.why)})[/]", soft_wrap=True)
+                    out.print(f"  -    [yellow]unmeasurable[/]  {printable(s.path)}  [dim]({printable(s.why)})[/]", soft_wrap=True)
                     continue
                 verdict = "[red]blurry[/]" if s.blurry else "[green]sharp[/] "
-                out.print(f"{s.score:.3f}  {verdict}  {_printable(s.path)}", soft_wrap=True)
+                out.print(f"{s.score:.3f}  {verdict}  {printable(s.path)}", soft_wrap=True)
             measured = [s for s in scored if s.score is not None]
             unmeasured = len(scored) - len(measured)
             tail = f"; {unmeasured} could not be measured" if unmeasured else ""
             console.print(f"{sum(s.blurry for s in measured)} of {len(measured)} above threshold {threshold}{tail}")
             if json_path is not None:
                 score.write_scores_json(json_path, text, overwrite=overwrite)
-                console.print(f"[green]wrote[/] {_printable(json_path)}", soft_wrap=True)
-        _print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
-        _print_failures("failed", failed)
+                console.print(f"[green]wrote[/] {printable(json_path)}", soft_wrap=True)
+        print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
+        print_failures("failed", failed)
         if failed:
             raise typer.Exit(EXIT_FAILURES)
 
@@ -83,7 +87,6 @@ def score_cmd(
 # ----------------------------------------------------------------------------- video
 
 
-@app.command("video")
 @inference_options()
 def video_cmd(
     input: Annotated[Path, typer.Argument(help="The shaky video (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...).", show_default=False)],
@@ -99,7 +102,7 @@ def video_cmd(
     inference: InferenceOptions,
 ) -> None:
     """Deblur a video frame by frame; keeps frame rate, size, rotation and audio. Needs the \\[video] extra (PyAV)."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.tools import video
 
         opts = video.VideoOptions(
@@ -108,14 +111,14 @@ def video_cmd(
         )
         plan = video.plan_video(input, output, opts)
         for note in plan.notes:
-            console.print(f"[yellow]note:[/] {_printable(input.name)}: {_printable(note)}", soft_wrap=True)
+            console.print(f"[yellow]note:[/] {printable(input.name)}: {printable(note)}", soft_wrap=True)
         deblurrer = load(locate(inference))
         columns = (
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
         )
         with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task(f"Deblurring {_printable(input.name)}", total=plan.expected_frames, speed="", eta="?")
+            task = progress.add_task(f"Deblurring {printable(input.name)}", total=plan.expected_frames, speed="", eta="?")
 
             def on_progress(p: video.VideoProgress) -> None:
                 eta = "?" if p.eta_s is None else f"{int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}"
@@ -124,7 +127,7 @@ def video_cmd(
             result = video.deblur_video(deblurrer, plan, progress=on_progress)
         fps = result.frames / result.wall_s if result.wall_s > 0 else 0.0
         console.print(
-            f"[green]wrote[/] {_printable(result.output)} [dim]({result.frames} frames, {result.seconds:.1f} s of video, "
+            f"[green]wrote[/] {printable(result.output)} [dim]({result.frames} frames, {result.seconds:.1f} s of video, "
             f"{fps:.2f} frames/s, {deblurrer.device}, {deblurrer.precision})[/]"
         )
 
@@ -132,7 +135,6 @@ def video_cmd(
 # ----------------------------------------------------------------------------- ONNX export
 
 
-@weights_app.command("export-onnx")
 def weights_export_onnx(
     name: Annotated[str, typer.Argument(help="Registered weights NAME, a weights file PATH or an http(s) URL.", show_default=False)],
     out_file: Annotated[Path, typer.Argument(help="The .onnx file to write.", show_default=False)],
@@ -140,7 +142,7 @@ def weights_export_onnx(
     overwrite: Overwrite = False,
 ) -> None:
     """Export weights as an ONNX graph (opset 17; any height and width >= 16 px) for deployment."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.tools import onnx_export
 
         onnx_export.require("onnx")
@@ -150,8 +152,8 @@ def weights_export_onnx(
         from deblur_cli.weights import load_model
 
         model, _ = load_model(locate(InferenceOptions(weights=name)).weights)  # type: ignore[arg-type] - located
-        with _bar() as progress:
-            progress.add_task(f"Exporting {_printable(name)}", total=None)
+        with bar() as progress:
+            progress.add_task(f"Exporting {printable(name)}", total=None)
             result = onnx_export.export_onnx(model, out_file, overwrite=overwrite, check=check)
         checked = "not checked" if result.check_psnr_db is None else f"onnxruntime vs torch {result.check_psnr_db:.1f} dB"
-        console.print(f"[green]wrote[/] {_printable(result.path)} [dim](opset {result.opset}; {checked})[/]", soft_wrap=True)
+        console.print(f"[green]wrote[/] {printable(result.path)} [dim](opset {result.opset}; {checked})[/]", soft_wrap=True)

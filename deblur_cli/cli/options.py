@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from deblur_cli.cli.app import _download_bar, _printable, _spinner
+from deblur_cli.cli.app import download_bar, printable, spinner
 from deblur_cli.files.bundled import registered_names
 from deblur_cli.methods import InferenceOptions, OptionError, help_text, names
 from deblur_cli.network.limits import DEFAULT_OVERLAP, MIN_TILE, available_cores
@@ -105,8 +105,8 @@ def _build(values: dict[str, Any]) -> InferenceOptions:
 
 def locate(options: InferenceOptions) -> InferenceOptions:
     """The planning step: ``options`` with their weights found (a bar while one downloads)."""
-    shown_name = _printable(options.weights or "") if isinstance(options.weights, str) else ""
-    with _download_bar() as progress:
+    shown_name = printable(options.weights or "") if isinstance(options.weights, str) else ""
+    with download_bar() as progress:
         task = progress.add_task(f"Weights {shown_name}".rstrip(), total=None, visible=False)
 
         def shown(done: int, total: int) -> None:
@@ -119,5 +119,5 @@ def load(options: InferenceOptions) -> Deblurrer:
     """Build the method's runner (for the network: load the weights): the first costly step."""
     from deblur_cli.api import Deblurrer
 
-    with _spinner("Loading weights" if options.weights is not None else f"Starting the {options.method} method"):
+    with spinner("Loading weights" if options.weights is not None else f"Starting the {options.method} method"):
         return Deblurrer.from_options(options)

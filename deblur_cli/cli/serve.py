@@ -3,7 +3,7 @@
 Thin, like every command: bind the address (a taken port fails before anything loads), load
 the weights once, print the address, serve until Ctrl-C. The server is
 :mod:`deblur_cli.serve`, imported inside the command only, so `deblur --help` needs neither
-it nor its web packages. Registered by importing this module from :mod:`deblur_cli.cli.commands`.
+it nor its web packages. Registered in :mod:`deblur_cli.cli.main`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from deblur_cli.cli.app import Quality, _errors, _printable, app, console, out
+from deblur_cli.cli.app import Quality, console, handled_errors, out, printable
 from deblur_cli.cli.options import inference_options, load, locate
 from deblur_cli.files.limits import MAX_PIXELS_ENV, SERVE_MAX_PIXELS
 from deblur_cli.methods import InferenceOptions
 
 
-@app.command("serve")
 @inference_options()
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but a loopback address (127.0.0.1, ::1, localhost) lets other machines in (there is no authentication). Requests must name this server in their Host header (localhost, 127.0.0.1, \\[::1] or this --host; with 0.0.0.0 also any IP address and this machine's name), and the API refuses other web sites' pages.")] = "127.0.0.1",
@@ -34,7 +33,7 @@ def serve_cmd(
 
     [bold]curl -F file=@photo.jpg http://127.0.0.1:8000/api/deblur -o sharp.jpg[/] deblurs a photo over HTTP; /api/score gives its blur score, /api/health the version, weights and device.
     """
-    with _errors():
+    with handled_errors():
         from deblur_cli import serve
 
         serve.check_installed()
@@ -49,7 +48,7 @@ def serve_cmd(
             application = create_app(deblurrer, options, on_served=_print_served)
             if not bound_to_loopback(sock):  # 127.1, ::1, localhost: only this machine
                 console.print(
-                    f"[bold yellow]warning:[/] listening on {_printable(host)}: the server has no authentication; "
+                    f"[bold yellow]warning:[/] listening on {printable(host)}: the server has no authentication; "
                     "anyone who can reach this port can use it",
                     soft_wrap=True,
                 )
@@ -58,7 +57,7 @@ def serve_cmd(
             url = page_url(sock)
             out.print(f"deblur serve: open {url} in a browser", soft_wrap=True, markup=False)
             console.print(
-                f"weights {_printable(name)}, {deblurrer.device}, {deblurrer.precision}; "
+                f"weights {printable(name)}, {deblurrer.device}, {deblurrer.precision}; "
                 f"API: POST {url}api/deblur (field 'file'); Ctrl-C stops the server",
                 soft_wrap=True,
             )
@@ -75,7 +74,7 @@ def _print_served(served) -> None:
     """One line on stderr per finished API request."""
     colour = "green" if served.status < 400 else "red"
     console.print(
-        f"[{colour}]{served.status}[/] {served.method} {_printable(served.path)} "
-        f"{served.seconds:.1f}s {_printable(served.detail)}",
+        f"[{colour}]{served.status}[/] {served.method} {printable(served.path)} "
+        f"{served.seconds:.1f}s {printable(served.detail)}",
         soft_wrap=True,
     )

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from deblur_cli.cli.app import _bar, _checked_by, _errors, _printable, app, console
+from deblur_cli.cli.app import bar, checked_by, console, handled_errors, printable
 from deblur_cli.cli.options import Device
 from deblur_cli.network.limits import available_cores, check_threads
 
-Threads = Annotated[Optional[int], typer.Option(callback=_checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
+Threads = Annotated[Optional[int], typer.Option(callback=checked_by(check_threads), help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel="Model")]
 
 
-@app.command("train")
 def train_cmd(
     data: Annotated[Path, typer.Option("--data", help="GoPro layout (ROOT/<seq>/{blur,sharp}), flat layout (ROOT/{blur,sharp}) or a folder of sharp photos (blurred on the fly).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", help="Run folder: checkpoints, log.jsonl, train_config.json.")] = Path("runs/deblur"),
@@ -43,11 +42,10 @@ def train_cmd(
     threads: Threads = None,
 ) -> None:
     """Train the network (see docs/training.md). Multi-GPU: torchrun --nproc_per_node N -m deblur_cli train ..."""
-    with _errors():
+    with handled_errors():
+        from deblur_cli.network.engine import set_threads
         from deblur_cli.training import build_config, plan_train
         from deblur_cli.training.config import parse_duration
-
-        from deblur_cli.network.engine import set_threads
 
         set_threads(threads)
         budget = parse_duration(time_budget) if time_budget is not None else None
@@ -63,15 +61,15 @@ def train_cmd(
             console.print("[dim]training for the default 100000 steps; pass --steps to change[/]")
         result, _ = _run_training(plan, budget)
         why = " (time budget reached)" if result.stopped_by_budget else ""
-        console.print(f"[green]trained to step {result.step}[/]{why}; newest checkpoint: {_printable(result.checkpoint)}", soft_wrap=True)
-        console.print(f"export it with: deblur weights export {_printable(output)} weights.safetensors", soft_wrap=True)
+        console.print(f"[green]trained to step {result.step}[/]{why}; newest checkpoint: {printable(result.checkpoint)}", soft_wrap=True)
+        console.print(f"export it with: deblur weights export {printable(output)} weights.safetensors", soft_wrap=True)
 
 
 def _run_training(plan, budget: float | None):
     from deblur_cli.training import EventKind, run_train
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    with _bar(transient=False) as progress:
+    with bar(transient=False) as progress:
         task = progress.add_task("Training", total=plan.cfg.steps, visible=rank0)
         state: dict[str, Any] = {}
 
@@ -80,7 +78,7 @@ def _run_training(plan, budget: float | None):
                 return
             if ev.kind == EventKind.START:
                 progress.update(task, completed=ev.step, total=ev.total)
-                console.print(f"[dim]{_printable(ev.message)}; run folder {_printable(ev.path)}[/]", soft_wrap=True)
+                console.print(f"[dim]{printable(ev.message)}; run folder {printable(ev.path)}[/]", soft_wrap=True)
             elif ev.kind == EventKind.STEP:
                 desc = f"Training loss {ev.loss:.5f} lr {ev.lr:.2e} {ev.steps_per_s:.2f} steps/s"
                 if "val" in state:

@@ -8,13 +8,19 @@ from typing import Annotated, Optional
 import typer
 from rich.padding import Padding
 
-from deblur_cli.cli.app import Overwrite, _download_bar, _errors, _printable, console, out, weights_app
+from deblur_cli.cli.app import (
+    Overwrite,
+    console,
+    download_bar,
+    handled_errors,
+    out,
+    printable,
+)
 
 
-@weights_app.command("list")
 def weights_list() -> None:
     """Show the registered weights."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.network import architectures
         from deblur_cli.weights import default_weights_name, list_weights
 
@@ -26,15 +32,14 @@ def weights_list() -> None:
         for i, e in enumerate(entries):  # a block per entry: a table cut descriptions into 40 lines at 80 columns
             arch = architectures.of(e.config).describe(e.config)
             mark = " [green](default)[/]" if e.name == default else ""
-            out.print(("\n" if i else "") + f"[bold]{_printable(e.name)}[/]{mark}  {arch}, {_printable(e.licence)}, sha256 {e.sha256[:12]}")
+            out.print(("\n" if i else "") + f"[bold]{printable(e.name)}[/]{mark}  {arch}, {printable(e.licence)}, sha256 {e.sha256[:12]}")
             if e.description:
-                out.print(Padding(_printable(e.description), (0, 0, 0, 2), expand=False))
+                out.print(Padding(printable(e.description), (0, 0, 0, 2), expand=False))
 
 
-@weights_app.command("verify")
 def weights_verify() -> None:
     """Check the sha256 of every registered weights file."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.errors import WeightsError
         from deblur_cli.weights import verify_all
 
@@ -48,24 +53,22 @@ def weights_verify() -> None:
             raise WeightsError("some weights failed verification")
 
 
-@weights_app.command("download")
 def weights_download(name: Annotated[str, typer.Argument(help="Registered name or an http(s) URL.")]) -> None:
     """Download weights into the cache (DEBLUR_CACHE_DIR overrides its location)."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.weights import download_entry, resolve
 
-        with _download_bar() as progress:
-            task = progress.add_task(f"Downloading {_printable(name)}", total=None)
+        with download_bar() as progress:
+            task = progress.add_task(f"Downloading {printable(name)}", total=None)
 
             def cb(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total or None)
 
             # a URL is checked (weights, architecture, shapes) before it is kept in the cache
             path = resolve(name, progress=cb).path if "://" in name else download_entry(name, progress=cb)
-        console.print(f"[green]saved[/] {_printable(path)}", soft_wrap=True)
+        console.print(f"[green]saved[/] {printable(path)}", soft_wrap=True)
 
 
-@weights_app.command("export")
 def weights_export(
     run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
     out_file: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
@@ -75,7 +78,7 @@ def weights_export(
     overwrite: Overwrite = False,
 ) -> None:
     """Turn a training checkpoint into a weights file usable with --weights (its EMA weights by default)."""
-    with _errors():
+    with handled_errors():
         from deblur_cli.files.paths import FileSet, check_output_file
         from deblur_cli.training import export_weights
         from deblur_cli.weights import check_weights_name
@@ -85,4 +88,4 @@ def weights_export(
         import torch
 
         path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step, raw=raw, overwrite=overwrite)
-        console.print(f"[green]wrote[/] {_printable(path)} (step {done}, sha256 {sha})", soft_wrap=True)
+        console.print(f"[green]wrote[/] {printable(path)} (step {done}, sha256 {sha})", soft_wrap=True)

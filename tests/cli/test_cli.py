@@ -362,10 +362,10 @@ def test_weights_name_without_safetensors_is_one_exit_code(tmp_path, weights):
 def test_memory_error_maps_to_the_resource_exit_code():
     import typer
 
-    from deblur_cli.cli.app import _errors
+    from deblur_cli.cli.app import handled_errors
     from deblur_cli.errors import EXIT_RESOURCE
 
-    with pytest.raises(typer.Exit) as caught, _errors():
+    with pytest.raises(typer.Exit) as caught, handled_errors():
         raise MemoryError
     assert caught.value.exit_code == EXIT_RESOURCE
 

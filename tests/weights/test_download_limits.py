@@ -100,7 +100,7 @@ def test_weights_url_follows_the_same_limits(body, cache, hostile_server, monkey
 def test_the_download_bar_shows_size_and_rate():
     from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    from deblur_cli.cli.app import _download_bar
+    from deblur_cli.cli.app import download_bar
 
-    kinds = {type(c) for c in _download_bar().columns}
+    kinds = {type(c) for c in download_bar().columns}
     assert {DownloadColumn, TransferSpeedColumn} <= kinds

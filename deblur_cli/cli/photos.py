@@ -1,0 +1,131 @@
+"""`deblur image` and `deblur batch`, the main path: parse options, plan (inputs, every
+output, weights located), load the method once, run, print. The work is in
+:mod:`deblur_cli.pipeline`. Registered in :mod:`deblur_cli.cli.main`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from deblur_cli.cli.app import (
+    MaxPixels,
+    Overwrite,
+    Quality,
+    bar,
+    console,
+    handled_errors,
+    print_failures,
+    printable,
+    tile_callback,
+)
+from deblur_cli.cli.options import inference_options, load, locate
+from deblur_cli.errors import EXIT_FAILURES
+from deblur_cli.methods import InferenceOptions
+
+
+@inference_options()
+def image_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="The blurry photo(s).", show_default=False)],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="The result's file (format from the extension), or a folder (existing, or written with a trailing /) where results keep their input's name. Several inputs need a folder. Default: INPUT_deblurred.EXT next to each input.")] = None,
+    overwrite: Overwrite = False,
+    quality: Quality = 95,
+    max_pixels: MaxPixels = None,
+    *,
+    inference: InferenceOptions,
+) -> None:
+    """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
+    with handled_errors():
+        from deblur_cli.pipeline import SaveOptions, plan_image, run_image
+
+        opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
+        as_folder = output is not None and output.endswith(("/", "\\"))
+        plan = plan_image(inputs, Path(output) if output else None, opts, output_is_folder=as_folder)
+        deblurrer = load(locate(inference))
+        if len(plan.jobs) > 1:
+            _run_batch(deblurrer, plan, title="deblur image")
+            return
+        t0 = time.perf_counter()
+        with bar() as progress:
+            task = progress.add_task(f"Deblurring {plan.jobs[0][0].name}", total=None)
+            notes: list[tuple[Path, str]] = []
+            (written,) = run_image(deblurrer, plan, progress=tile_callback(progress, task), on_note=lambda p, n: notes.append((p, n)))
+        console.print(f"[green]wrote[/] {printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]", soft_wrap=True)
+        print_failures("note:", [*plan.notes, *notes])
+
+
+@inference_options()
+def batch_cmd(
+    in_dir: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).", show_default=False)],
+    out_dir: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder; subfolders are mirrored. Default: IN_DIR_deblurred next to IN_DIR.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist (default: skip them, so an interrupted run resumes).")] = False,
+    quality: Quality = 95,
+    max_pixels: MaxPixels = None,
+    only_blurry: Annotated[bool, typer.Option("--only-blurry", help="Deblur only photos whose blur score (see `deblur score`) is above --threshold; list the others.")] = False,
+    threshold: Annotated[float, typer.Option(help="Blur score above which --only-blurry deblurs a photo (0 sharp .. 1 blurry).")] = 0.35,
+    *,
+    inference: InferenceOptions,
+) -> None:
+    """Deblur every photo in a folder tree; keeps going past bad files and reports them at the end."""
+    with handled_errors():
+        from deblur_cli.pipeline import SaveOptions, plan_batch
+
+        keep = None
+        if only_blurry:
+            from deblur_cli.quality.score import keep_blurry
+
+            keep = keep_blurry(threshold)
+        opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
+        plan = plan_batch(in_dir, out_dir, opts)
+        deblurrer = load(locate(inference))
+        _run_batch(deblurrer, plan, keep)
+
+
+def _run_batch(deblurrer, plan, keep=None, title="deblur batch") -> None:
+    """Run a plan of several files with a bar per file and per tile; summary; exit 1 on failures."""
+    from deblur_cli.pipeline import run_batch
+
+    with bar(transient=False) as progress:
+        files = progress.add_task("Photos", total=None)
+        tiles = progress.add_task("", total=None, visible=False)
+
+        def on_event(ev) -> None:
+            if ev.kind == "start":
+                progress.update(files, total=ev.total)
+            elif ev.kind == "file_start" and ev.path is not None:
+                progress.update(tiles, description=f"  {printable(ev.path.name)}", completed=0, total=None, visible=True)
+            elif ev.kind == "tile":
+                progress.update(tiles, completed=ev.done, total=ev.total)
+            elif ev.kind in ("file_done", "file_skipped", "file_failed", "file_left_alone"):
+                progress.update(files, completed=ev.done, total=ev.total)
+
+        result = run_batch(deblurrer, plan, progress=on_event, keep=keep)
+        progress.update(tiles, visible=False)
+    _batch_summary(result, getattr(plan, "skipped", ()), getattr(plan, "notes", ()), title)
+    if result.processed:
+        where = f"to {printable(plan.out_dir)}" if plan.out_dir is not None else "next to their inputs"
+        console.print(f"[green]wrote {len(result.processed)} file(s)[/] {where}", soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _batch_summary(result, unsupported=(), plan_notes=(), title="deblur batch") -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("result")
+    table.add_column("files", justify="right")
+    table.add_row("[green]deblurred[/]", str(len(result.processed)))
+    table.add_row("[yellow]skipped (output exists)[/]", str(len(result.skipped)))
+    table.add_row("[red]failed[/]", str(len(result.failed)))
+    if getattr(result, "left_alone", None):
+        table.add_row("[cyan]left alone (sharp enough)[/]", str(len(result.left_alone)))
+    if unsupported:
+        table.add_row("[yellow]skipped (not a supported image)[/]", str(len(unsupported)))
+    console.print(table)
+    print_failures("skipped", [(p, "not a supported image type") for p in unsupported])
+    print_failures("left alone", getattr(result, "left_alone", []))
+    print_failures("note:", [*plan_notes, *getattr(result, "notes", [])])
+    print_failures("failed", result.failed)
