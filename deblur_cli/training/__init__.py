@@ -1,7 +1,8 @@
 """Training: configuration and recipes, deterministic data, losses, checkpoints, the loop.
 
-Holds ``config`` < ``data`` < ``checkpoints`` < ``optim`` < ``loop``, and ``losses`` (the
-training loss, used by ``loop``); datasets come from :mod:`deblur_cli.data`. See
+Holds ``config`` < ``data`` < ``checkpoints`` < ``optim`` < ``session`` (a run in
+progress: its state and named steps) < ``loop`` (the plan, ``run_train``), and ``losses``
+(the training loss, used by ``session``); datasets come from :mod:`deblur_cli.data`. See
 docs/training.md.
 
 Offers the public names, re-exported here: ``build_config``, ``plan_train``, ``run_train``,
