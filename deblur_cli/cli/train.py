@@ -21,7 +21,7 @@ def train_cmd(
     steps: Annotated[Optional[int], typer.Option(help="Total training steps (default 100000, or the run's own on --resume).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with training options; a \\[model] table picks the architecture.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="cpu (default: Charbonnier+FFT, AdamW, cosine, EMA, lite network) or paper (the paper's own recipe and network).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its newest checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its newest checkpoint. Options that define the run (model, recipe, crop, batch size, seed, loss, optimiser) must be left out or equal; others (steps, lr, ...) change it from there, with a note.")] = False,
     init: Annotated[Optional[str], typer.Option(help="Start from these weights (registered name, file or URL); smaller kernels are zero-padded into larger ones.")] = None,
     time_budget: Annotated[Optional[str], typer.Option(help="Stop cleanly with a checkpoint after this wall-clock time, e.g. 9m30s, 2h, 600.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Architecture preset: lite (cpu recipe), k3, or paper.")] = None,
@@ -56,7 +56,10 @@ def train_cmd(
         )
         if model is not None:
             overrides["model"] = {"preset": model}
-        plan = plan_train(build_config(config, **overrides), data, output, resume=resume, device=device, init=init)
+        cfg = build_config(config, resume_from=output if resume else None, **overrides)
+        plan = plan_train(cfg, data, output, resume=resume, device=device, init=init)
+        for note in plan.notes:
+            console.print(f"[yellow]note:[/] {printable(note)}", soft_wrap=True)
         if not resume and steps is None and plan.cfg.steps == 100_000:
             console.print("[dim]training for the default 100000 steps; pass --steps to change[/]")
         result, _ = _run_training(plan, budget)

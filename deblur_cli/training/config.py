@@ -210,11 +210,61 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: {e}") from None
 
 
-def build_config(file: Path | None = None, **overrides: Any) -> TrainConfig:
-    """Recipe preset < config file < command-line overrides (None values are ignored)."""
+def given_settings(file: Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """What the user set: the config file's values, then the command-line overrides (None
+    values are not set), with no recipe defaults filled in."""
     d: dict[str, Any] = load_config_file(file) if file else {}
     d.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(d)
+    return d
+
+
+def build_config(file: Path | None = None, *, resume_from: Path | None = None, **overrides: Any) -> TrainConfig:
+    """Recipe preset < config file < command-line overrides (None values are ignored).
+    ``resume_from``: a run folder whose saved config stands in for the recipe (what the
+    user gives again must not contradict it, :func:`resumed_config`)."""
+    given = given_settings(file, **overrides)
+    if resume_from is None:
+        return TrainConfig.from_dict(given)
+    return resumed_config(saved_config(resume_from), given, f"the run in {resume_from}")[0]
+
+
+#: What a resumed run cannot change, and why: its checkpoint holds weights of that network,
+#: optimiser state of that optimiser, and its data stream (sample k drawn from seed and k,
+#: cut to that crop, in batches of that size) is what makes a resumed run equal an
+#: uninterrupted one. Every other field (steps, lr and its schedule's shape, clipping,
+#: checkpoint and validation cadence, workers, bf16) takes effect from the next step.
+RUN_DEFINING: dict[str, str] = {
+    **dict.fromkeys(("model", "identity_init"), "the checkpoint holds weights of the run's network"),
+    **dict.fromkeys(("recipe",), "a recipe sets the network, the loss and the optimiser of the run"),
+    **dict.fromkeys(("optimizer", "betas", "weight_decay", "schedule", "ema_decay"), "the checkpoint holds the run's optimiser and schedule state"),
+    **dict.fromkeys(("loss", "fft_weight", "grad_weight", "charbonnier_eps"), "the run is measured by its loss"),
+    **dict.fromkeys(("crop", "batch_size", "seed", "synthesis", "blur_folder", "val_fraction"), "a resumed run sees exactly the data of an uninterrupted one"),
+}
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "model":  # its preset's name where it is one
+        named = [preset for preset, config in architectures.presets().items() if config == value]
+        return named[0] if named else architectures.of(value).describe(value)
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def resumed_config(saved: TrainConfig, given: dict[str, Any], where: str = "the run") -> tuple[TrainConfig, tuple[str, ...]]:
+    """The config of a resumed run: ``saved`` with the settings the user ``given`` again
+    (:func:`given_settings`). A setting that contradicts the run (:data:`RUN_DEFINING`) is a
+    UsageError naming each one; one that may change is applied, with a note saying so."""
+    if "recipe" in given and given["recipe"] != saved.recipe:
+        raise UsageError(f"recipe {given['recipe']} contradicts {where}, started with recipe {saved.recipe} "
+                         f"({RUN_DEFINING['recipe']}); start a new --output, or leave it out to continue")
+    cfg = TrainConfig.from_dict({**saved.to_dict(), **given})
+    changed = [name for name in given if getattr(cfg, name) != getattr(saved, name)]
+    refused = [name for name in changed if name in RUN_DEFINING]
+    if refused:
+        said = "; ".join(f"{name} {_shown(name, getattr(cfg, name))} (the run's: {_shown(name, getattr(saved, name))}): {RUN_DEFINING[name]}" for name in refused)
+        raise UsageError(f"cannot change what defines {where} when resuming: {said}. Leave "
+                         f"{'it' if len(refused) == 1 else 'them'} out to continue, or train a new --output (--init takes exported weights)")
+    notes = tuple(f"{name} is now {_shown(name, getattr(cfg, name))} (was {_shown(name, getattr(saved, name))})" for name in changed)
+    return cfg, notes
 
 
 def saved_config(run_dir: Path) -> TrainConfig:

@@ -13,7 +13,7 @@ import torch
 
 from deblur_cli.errors import UsageError
 from deblur_cli.training.checkpoints import checkpoint_paths
-from deblur_cli.training.config import TrainConfig, saved_config
+from deblur_cli.training.config import TrainConfig, resumed_config, saved_config
 from deblur_cli.training.data import open_datasets, open_extra_val_sets
 from deblur_cli.training.session import (
     EventKind,
@@ -29,15 +29,15 @@ __all__ = ["EventKind", "TrainEvent", "TrainPlan", "TrainResult", "plan_train", 
            "run_train", "train", "validate"]
 
 
-def run_config(run_dir: Path, cfg: TrainConfig, resume: bool) -> TrainConfig:
-    """The config a run uses: ``cfg``, or on resume the saved one (its ``steps`` may be extended)."""
+def run_config(run_dir: Path, cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, tuple[str, ...]]:
+    """The config a run uses, and notes on what a resume changes: ``cfg``, which on resume
+    must agree with the saved one in everything that defines the run (``resumed_config``)."""
     run_dir = Path(run_dir)
     if resume:
-        saved = saved_config(run_dir)
-        return saved if cfg.steps == saved.steps else TrainConfig.from_dict({**saved.to_dict(), "steps": cfg.steps})
+        return resumed_config(saved_config(run_dir), cfg.to_dict(), f"the run in {run_dir}")
     if checkpoint_paths(run_dir):
         raise UsageError(f"{run_dir} already holds checkpoints; pass --resume to continue or choose a new --output")
-    return cfg
+    return cfg, ()
 
 
 def plan_train(
@@ -50,10 +50,12 @@ def plan_train(
 
     resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     run_dir = Path(run_dir)
-    cfg = run_config(run_dir, cfg, resume)
+    cfg, notes = run_config(run_dir, cfg, resume)
     check_output_folder(run_dir)
     train_ds, val_ds = open_datasets(data, cfg)
-    return TrainPlan(cfg, run_dir, device, resume, init, train_ds, val_ds, open_extra_val_sets(cfg))
+    if resume and init is not None and checkpoint_paths(run_dir):
+        notes += (f"--init {init} is not used: the run continues from its newest checkpoint",)
+    return TrainPlan(cfg, run_dir, device, resume, init, train_ds, val_ds, open_extra_val_sets(cfg), notes)
 
 
 def train(cfg: TrainConfig, data: Path, run_dir: Path, *, resume: bool = False, device: str = "auto",

@@ -30,6 +30,17 @@ def lr_factor(cfg: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
+def apply_lr(optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig) -> None:
+    """After a checkpoint is restored: its schedule state holds the peak lr the run started
+    with; use ``cfg``'s, and ``cfg``'s lr at the current step (the very number the schedule
+    gives when nothing changed, so an unchanged resume stays exact)."""
+    factor = lr_factor(cfg)(scheduler.last_epoch)
+    scheduler.base_lrs = [cfg.lr for _ in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["initial_lr"] = cfg.lr
+        group["lr"] = cfg.lr * factor
+
+
 def use_bf16(cfg: TrainConfig, dev: torch.device) -> bool:
     """bf16 autocast on CUDA and on CPUs with native bf16 instructions (else it is slower)."""
     from deblur_cli.network.engine import cpu_has_native_bf16

@@ -26,7 +26,7 @@ from deblur_cli.training.checkpoints import load_latest_checkpoint, restore_rng,
 from deblur_cli.training.config import TrainConfig, saved_config
 from deblur_cli.training.data import SeededSamples, StepSampler
 from deblur_cli.training.losses import training_loss
-from deblur_cli.training.optim import build_training, use_bf16
+from deblur_cli.training.optim import apply_lr, build_training, use_bf16
 
 class EventKind(str, Enum):
     """What a :class:`TrainEvent` reports."""
@@ -138,6 +138,7 @@ class TrainPlan:
     train_ds: Dataset
     val_ds: Dataset | None
     extra_val: dict[str, Dataset]
+    notes: tuple[str, ...] = ()  # what a resume changes (lr, steps, ...), for the user
 
 
 class Session:
@@ -188,6 +189,7 @@ class Session:
         self.model.load_state_dict(ckpt["model"], strict=True)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
+        apply_lr(self.optimizer, self.scheduler, self.cfg)  # a resume may change the peak lr or the schedule's shape
         if self.ema is not None and "ema" in ckpt:
             self.ema.load_state_dict(ckpt["ema"])
         restore_rng(ckpt["rng"])

@@ -20,6 +20,7 @@ from deblur_cli.training import (
     checkpoint_paths,
     export_weights,
     load_latest_checkpoint,
+    plan_train,
     train,
 )
 
@@ -361,3 +362,15 @@ def test_shipped_recipes_parse(name):
                 "k3-v2-cpu.toml": ("charbonnier_fft", (32, 64, 128), 3),
                 "paper-gpu.toml": ("charbonnier_fft", (32, 64, 128), 5)}[name]
     assert (cfg.loss, cfg.model.widths, cfg.model.kernel_size) == expected
+
+
+def test_resume_through_the_library_refuses_a_contradicting_config(tmp_path):
+    """Issue 27 item 7: `train(cfg, resume=True)` used the saved config and dropped cfg's other fields silently."""
+    data = _pairs(tmp_path / "data")
+    train(_cfg(steps=3), data, tmp_path / "run")
+    with pytest.raises(UsageError, match=r"crop 48 \(the run's: 32\)"):
+        train(_cfg(crop=48), data, tmp_path / "run", resume=True)
+    with pytest.raises(UsageError, match=r"batch_size 4 \(the run's: 2\)"):
+        train(_cfg(batch_size=4), data, tmp_path / "run", resume=True)
+    plan = plan_train(_cfg(lr=0.25), data, tmp_path / "run", resume=True)
+    assert plan.cfg.lr == 0.25 and set(plan.notes) == {"lr is now 0.25 (was 0.001)", "steps is now 6 (was 3)"}
