@@ -1,6 +1,13 @@
-"""Error types and their exit codes. The CLI maps these to one-line messages in one place."""
+"""Error types and their exit codes. The CLI maps these to one-line messages in one place.
+
+Also :func:`redact`, the one rule that keeps the credentials of a URL (``user:password@``,
+``?token=...``) out of everything shown or logged: every message of a :class:`DeblurError`
+passes through it, and so does whatever the command line prints.
+"""
 
 from __future__ import annotations
+
+import re
 
 # Exit codes, documented in the README.
 EXIT_OK = 0
@@ -14,12 +21,33 @@ EXIT_DATA = 7  # a dataset folder has the wrong layout or no usable images
 EXIT_INTERRUPTED = 130
 
 
+#: ``scheme://USERINFO@``: everything before the last ``@`` of the authority is userinfo.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+#: A query parameter whose name says it holds a secret (``?token=``, ``&X-Amz-Signature=``).
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&][^=&#\s]*(?:token|secret|passw(?:or)?d|pwd|signature|sig|key|auth|credential)[^=&#\s]*=)[^&#\s]*"
+)
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``: the userinfo
+    (``http://user:secret@host`` -> ``http://***@host``) and the values of query parameters
+    named like a secret (token, key, signature, password, auth, ...). Text without URLs
+    comes back unchanged."""
+    if "://" not in text:
+        return text
+    return _SECRET_PARAM.sub(rf"\1{REDACTED}", _USERINFO.sub(rf"\1{REDACTED}@", text))
+
+
 class DeblurError(Exception):
-    """Base class: an expected failure with a one-line, user-facing message."""
+    """Base class: an expected failure with a one-line, user-facing message (URL
+    credentials redacted: :func:`redact`)."""
 
     exit_code: int = EXIT_FAILURES
 
     def __init__(self, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
 

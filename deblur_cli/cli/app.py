@@ -44,6 +44,7 @@ from deblur_cli.errors import (
     EXIT_RESOURCE,
     EXIT_USAGE,
     DeblurError,
+    redact,
 )
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from deblur_cli.network.limits import MIN_TILE  # noqa: F401 - the floor --tile's help names
@@ -173,9 +174,10 @@ def _root(
 
 
 def printable(text: object) -> str:
-    """User text (a path or a message) for the console: one line, never markup, and
-    undecodable file-name bytes shown as \\xff rather than as surrogate escapes."""
-    text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    """User text (a path or a message) for the console: one line, never markup, no URL
+    credentials (:func:`deblur_cli.errors.redact`), and undecodable file-name bytes shown
+    as \\xff rather than as surrogate escapes."""
+    text = redact(os.fspath(text) if isinstance(text, os.PathLike) else str(text))
     try:
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:

@@ -52,12 +52,12 @@ import importlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar, Union
 
 import numpy as np
 
-from deblur_cli.errors import UsageError
+from deblur_cli.errors import UsageError, redact
 from deblur_cli.network import limits
 from deblur_cli.progress import Progress
 
@@ -187,6 +187,10 @@ class InferenceOptions:
             raise OptionError("method", str(e.args[0])) from None
         if self.weights is not None and not method.needs_weights:
             raise OptionError("weights", f"the {method.name} method uses no weights; leave them out")
+
+    def __repr__(self) -> str:  # logged by callers: a weights URL's credentials stay out
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return redact(f"{type(self).__name__}({shown})")
 
     def located(self, progress: Progress | None = None) -> InferenceOptions:
         """These options with their weights found on disk (downloaded once when a URL, with

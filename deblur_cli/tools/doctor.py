@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deblur_cli import __version__
+from deblur_cli.errors import redact
 
 if TYPE_CHECKING:  # the weights package imports torch; the report must work without it
     from deblur_cli.weights import WeightsEntry
@@ -115,7 +116,7 @@ class Report:
         rows.append(("libraries", ", ".join(f"{name} {v}" for name, v in self.libraries)))
         if self.environment:
             rows.append(("environment", ", ".join(f"{k}={v}" for k, v in self.environment)))
-        return rows
+        return [(label, redact(value)) for label, value in rows]  # pasted into bug reports: no URL credentials
 
 
 def gather(weights: str | None = None) -> Report:

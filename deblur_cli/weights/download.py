@@ -235,8 +235,18 @@ def _request_failure(url: str, e: Exception, total: int | None, timeout: float) 
     if isinstance(e, requests.exceptions.ConnectionError):
         found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(e))
         reason = found.group(1).strip() if found else "connection failed"
-        return f"download of {url} failed: cannot connect to {urlsplit(url).netloc}: {reason}"
+        return f"download of {url} failed: cannot connect to {_host(url)}: {reason}"
     return f"download of {url} failed: {one_line(e)}"
+
+
+def _host(url: str) -> str:
+    """The host and port of ``url``, never its userinfo (the netloc holds ``user:password@``)."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or "?"
+    try:
+        return f"{host}:{parts.port}" if parts.port is not None else host
+    except ValueError:  # a port that is not a number
+        return host
 
 
 def _is_read_timeout(error: Exception) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deblur_cli.errors import WeightsError
+from deblur_cli.errors import WeightsError, redact
 from deblur_cli.network import architectures
 from deblur_cli.network.architectures import NetworkConfig
 from deblur_cli.progress import Progress
@@ -30,9 +30,12 @@ NO_WEIGHTS_MESSAGE = (
 class LocatedWeights:
     """A weights file found on disk (downloaded when the spec was a URL), not yet read."""
 
-    source: str  # registry name, path or URL as given
+    source: str  # registry name, path or URL as given, to show: URL credentials redacted
     path: Path
     entry: WeightsEntry | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", redact(self.source))
 
     def config(self) -> NetworkConfig:
         """The architecture: the registry's, else the file's header (no tensors built)."""
@@ -43,7 +46,7 @@ class LocatedWeights:
 class LoadedWeights:
     """Where loaded weights came from and what they describe."""
 
-    source: str  # registry name, path or URL as given
+    source: str  # registry name, path or URL as given, to show: URL credentials redacted
     path: Path
     sha256: str
     config: NetworkConfig
@@ -67,7 +70,7 @@ def resolve(spec: str | None = None, *, progress: Progress | None = None) -> Loc
     if "://" in spec:
         if not is_url(spec):
             raise WeightsError(f"unsupported weights URL {spec!r}: only http:// and https://")
-        return LocatedWeights(spec, download(spec, progress=progress, check=check_weights_file), None)
+        return LocatedWeights(spec, download(spec, progress=progress, check=check_weights_file), None)  # source redacted
     path = Path(spec).expanduser()
     try:
         _, entries = read_registry()
@@ -116,7 +119,7 @@ def load_state(
     else:
         config = config if config is not None else infer_config(state, located.path)
         sha = sha256_file(located.path)
-    return state, LoadedWeights(located.source, located.path, sha, config, entry)
+    return state, LoadedWeights(located.source, located.path, sha, config, entry)  # source: already redacted
 
 
 def load_model(

@@ -63,3 +63,73 @@ def test_resume_says_init_is_not_used(tmp_path, weights=None):
     data, run = _lite_run(tmp_path)
     text = _ok(_run("train", "--data", data, "--output", run, "--resume", "--init", "lite", "--steps", "3", "--device", "cpu"))
     assert "note: --init lite is not used: the run continues from its newest checkpoint" in text
+
+
+# ============================================================================ item 8: URL credentials
+
+
+def _secret_url(base: str, route: str) -> str:
+    """``base`` (http://127.0.0.1:PORT) with a user, a password and a token in the query."""
+    return base.replace("http://", "http://alice:secret@") + f"/{route}/w.safetensors?token=abc123&v=hunter2x"
+
+
+def _no_secret(text: str) -> None:
+    for word in ("secret", "abc123"):
+        assert word not in text, text
+
+
+@pytest.fixture
+def weights_body(tmp_path) -> bytes:
+    from deblur_cli import weights as W
+    from deblur_cli.network.model import AttentiveDeblurNet
+    from tests.conftest import TINY
+
+    W.save_weights(AttentiveDeblurNet(TINY), tmp_path / "w.safetensors")
+    return (tmp_path / "w.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("route", ["error", "short", "refused"])
+def test_a_weights_url_password_is_never_shown(tmp_path, weights_body, hostile_server, route):
+    """Every command that takes a weights URL, on each way a download fails."""
+    server = hostile_server(weights_body)
+    base = "http://127.0.0.1:9" if route == "refused" else server.base  # port 9: nothing listens
+    url = _secret_url(base, route)
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), "grey").save(photo)
+    for args in (
+        [photo, "--weights", url],
+        ["batch", tmp_path, "-o", tmp_path / "out", "--weights", url],
+        ["weights", "download", url],
+        ["weights", "export-onnx", url, tmp_path / "x.onnx", "--no-check"],
+        ["train", "--data", tmp_path, "--output", tmp_path / "run", "--init", url, "--steps", "1", "--device", "cpu"],
+    ):
+        result = _run(*args)
+        assert result.exit_code != 0
+        _no_secret(result.output)
+        assert "http://***@127.0.0.1" in result.output and "token=***" in result.output, result.output
+
+
+def test_a_weights_url_password_stays_out_of_doctor_and_the_api(tmp_path, weights_body, hostile_server):
+    from deblur_cli import Deblurrer
+    from deblur_cli.errors import WeightsError
+    from deblur_cli.methods import InferenceOptions
+
+    server = hostile_server(weights_body)
+    _no_secret(_run("doctor", "--weights", _secret_url(server.base, "ok")).output)
+    with pytest.raises(WeightsError) as refused:
+        Deblurrer(weights=_secret_url(server.base, "error"), device="cpu")
+    _no_secret(str(refused.value))
+    deblurrer = Deblurrer(weights=_secret_url(server.base, "ok"), device="cpu")
+    assert deblurrer.weights_info is not None
+    _no_secret(deblurrer.weights_info.source)
+    assert deblurrer.weights_info.source.startswith("http://***@127.0.0.1")
+    _no_secret(repr(InferenceOptions(weights=_secret_url(server.base, "ok"))))
+
+
+def test_the_download_bar_never_shows_a_password():
+    from deblur_cli.cli.app import printable
+
+    shown = printable("Weights https://bob:pa55@example.org/w.safetensors?X-Amz-Signature=s3cr3t&x=1")
+    assert shown == "Weights https://***@example.org/w.safetensors?X-Amz-Signature=***&x=1"
