@@ -122,11 +122,13 @@ class Deblurrer:
 
         numpy: ``H x W`` (grey), ``H x W x 1``, ``H x W x 2`` (grey + alpha), ``H x W x 3``
         (RGB) or ``H x W x 4`` (RGBA); dtype ``uint8`` (0..255), ``uint16`` (0..65535) or
-        float (``float32``/``float64`` in ``[0, 1]``). PIL: decoded by the same rules as a
+        float (``float16``/``float32``/``float64`` in ``[0, 1]``), either byte order (the result
+        has the input's dtype). PIL: decoded by the same rules as a
         file of that mode (:mod:`deblur_cli.files.memory`); L, LA, RGB, RGBA, I;16 (I;16B
         too), I (0..65535) and F ([0, 1]) come back in the same mode, the others as what
         they decode to (1 as L, La as LA, P, CMYK, YCbCr as RGB or RGBA). Samples outside
-        their range (floats outside 0..1, NaN, infinity) are a UsageError, never clipped.
+        their range (floats outside 0..1, NaN, infinity) are a UsageError, never clipped;
+        only float rounding (within 1e-6 of 0..1) is accepted, and clipped.
         Alpha passes through untouched; grey stays grey (the network sees three equal
         channels, the output is their mean). EXIF orientation is not applied (use
         ``PIL.ImageOps.exif_transpose`` first).

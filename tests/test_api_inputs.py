@@ -145,3 +145,59 @@ def test_tile_and_threads_have_the_command_lines_limits():
     with pytest.raises(UsageError, match="CPU cores"):
         api.Deblurrer(model=model, device="cpu", threads=available_cores() + 1)
     api.Deblurrer(model=model, device="cpu", tile=MIN_TILE, threads=1)
+
+
+# ---------------------------------------------------------------------------- issue 27, item 9
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("stray", [1.0000001, -1e-7])
+def test_float_rounding_is_accepted_and_clipped(identity, dtype, stray):
+    """A sample at 1.0000001 was refused as "samples from 1 to 1, outside 0..1"."""
+    ramp = _ramp().astype(np.float64)
+    image = np.repeat(ramp[..., None], 3, axis=2)
+    image[0, 0] = image[-1, -1] = stray
+    image = image.astype(dtype) if dtype != np.float16 else np.clip(image, 0, 1).astype(dtype)
+    out = identity(image)
+    assert out.dtype == dtype and out.shape == image.shape
+    assert out.min() >= 0 and out.max() <= 1
+    assert np.abs(out.astype(np.float64) - np.clip(image.astype(np.float64), 0, 1)).max() < 1e-3
+
+
+def test_beyond_rounding_the_message_gives_the_exact_samples(identity):
+    image = np.repeat(_ramp()[..., None], 3, axis=2)
+    image[0, 0] = 1.001
+    with pytest.raises(UsageError, match=r"samples from 0\.0041841003 to 1\.001, outside the 0\.\.1 its format means \(3 of 720 samples\)"):
+        identity(image)
+    image[0, 0] = np.float32(1.0000031)  # past the 1e-6 tolerance: named, not rounded away to "1"
+    with pytest.raises(UsageError, match=r"to 1\.0000031,"):
+        identity(image)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", "<u2", "<f4"])
+def test_either_byte_order_is_read_and_kept(identity, dtype):
+    """Big-endian uint16 and float32 arrays were refused with "use uint16"."""
+    native = np.dtype(dtype).newbyteorder("=")
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 65536, (10, 14, 3)) if native.kind == "u" else rng.random((10, 14, 3))
+    image = values.astype(dtype)
+    out = identity(image)
+    assert out.dtype == np.dtype(dtype)  # the caller's own byte order back
+    expected = identity(values.astype(native))
+    assert np.array_equal(out.astype(native), expected)
+    if native.kind == "u":
+        assert np.abs(out.astype(np.int64) - values).max() <= 1  # the identity network, through 16 bits
+
+
+@pytest.mark.parametrize(
+    "image, needle",
+    [
+        pytest.param(np.zeros((8, 9, 3), np.int64), "int64: signed integers have no range of their own", id="int64"),
+        pytest.param(np.zeros((8, 9, 3), np.uint32), "uint32: its range is wider", id="uint32"),
+        pytest.param(np.zeros((8, 9), bool), "bool: True/False are not samples", id="bool"),
+        pytest.param(np.zeros((3, 16, 20), np.uint8), r"channels first\? pass array.transpose\(1, 2, 0\)", id="chw"),
+    ],
+)
+def test_what_is_wrong_with_an_array_is_said(identity, image, needle):
+    with pytest.raises(UsageError, match=needle):
+        identity(image)

@@ -9,7 +9,11 @@ rules image files follow: the Python API's one input path.
 * Samples have the range their type means and are never clipped: 8 and 16-bit integers
   their whole range; floats (arrays, mode ``F``) 0..1; mode ``I`` 0..65535 (what Pillow
   decodes 16-bit PNG to). NaN, infinity and samples outside the range are refused, with the
-  one range rule of 32-bit files (:func:`deblur_cli.files.samples.check_in_range`).
+  one range rule of 32-bit files (:func:`deblur_cli.files.samples.check_in_range`); only
+  float rounding (within ``FLOAT_TOLERANCE``, 1e-6) is accepted, and clipped.
+* What is harmless is accepted: either byte order (``>u2``, ``>f4``: the result comes back
+  in the array's own dtype), float16. What is not is named: a signed or wider integer
+  dtype (no range of its own), channels first (``3 x H x W``).
 
 Every refusal is a :class:`~deblur_cli.errors.UsageError` naming the expected range or
 layout: the caller's data, not a file, is wrong.
@@ -31,7 +35,8 @@ KEPT_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;1
 #: Range of mode I samples when the image declares none (the API's documented 0..65535).
 MODE_I_RANGE = (0.0, 65535.0, "mode I integer")
 _UNPREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}
-_ARRAY_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+_ARRAY_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)
+_DTYPE_ADVICE = "use uint8 (0..255), uint16 (0..65535) or floats in 0..1 (float16, float32 or float64)"
 
 
 @contextmanager
@@ -51,13 +56,13 @@ def split_samples(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """
     if not isinstance(samples, np.ndarray):
         raise TypeError(f"expected a numpy array, got {type(samples).__name__}")
-    if samples.dtype not in _ARRAY_DTYPES:
-        raise UsageError(f"unsupported array dtype {samples.dtype}; use uint8, uint16, float32 or float64")
+    samples = _native(samples)
     if samples.ndim == 2:
         samples = samples[..., None]
     if samples.ndim != 3 or samples.shape[2] not in (1, 2, 3, 4) or samples.shape[0] < 1 or samples.shape[1] < 1:
+        first = " (channels first? pass array.transpose(1, 2, 0))" if samples.ndim == 3 and samples.shape[0] in (1, 3, 4) and samples.shape[2] > 4 else ""
         raise UsageError(
-            f"unsupported image shape {samples.shape}; use H x W, or H x W x C with C = 1, 2, 3 or 4"
+            f"unsupported image shape {samples.shape}{first}; use H x W, or H x W x C with C = 1, 2, 3 or 4"
         )
     channels = samples.shape[2]
     colour, alpha = (samples[..., : channels - 1], samples[..., channels - 1]) if channels in (2, 4) else (samples, None)
@@ -66,7 +71,25 @@ def split_samples(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             check_in_range(colour, 0.0, 1.0, f"{samples.dtype} floating-point", "the array")
             if alpha is not None:
                 check_in_range(alpha, 0.0, 1.0, f"{samples.dtype} floating-point alpha", "the array")
+        colour = np.clip(colour, 0.0, 1.0)  # float rounding (within FLOAT_TOLERANCE) only: the rest was refused
     return colour, alpha
+
+
+def _native(samples: np.ndarray) -> np.ndarray:
+    """``samples`` in native byte order, float16 widened to float32; a UsageError naming the
+    dtype and what to pass for one without a range of its own (signed, wider, bool, ...)."""
+    dtype = samples.dtype
+    if dtype.kind in "uif" and dtype.newbyteorder("=") in _ARRAY_DTYPES:
+        if dtype.byteorder not in ("=", "|") and dtype != dtype.newbyteorder("="):
+            samples = samples.astype(dtype.newbyteorder("="))  # big-endian data from a file or the network
+        return samples.astype(np.float32) if samples.dtype == np.float16 else samples
+    why = {
+        "i": "signed integers have no range of their own (is it 0..255? 0..65535?)",
+        "u": "its range is wider than any photo's",
+        "b": "True/False are not samples",
+        "f": "its floats are not a type numpy computes with here",
+    }.get(dtype.kind, "it holds no numbers")
+    raise UsageError(f"unsupported array dtype {dtype}: {why}; {_DTYPE_ADVICE}")
 
 
 def to_float_rgb(colour: np.ndarray) -> np.ndarray:
@@ -83,7 +106,7 @@ def join_samples(sharp: np.ndarray, alpha: np.ndarray | None, like: np.ndarray) 
 
     grey = like.ndim == 2 or like.shape[2] in (1, 2)
     colour = sharp.mean(axis=2, keepdims=True) if grey else sharp
-    if like.dtype in (np.uint8, np.uint16):
+    if like.dtype.kind == "u":  # uint8 or uint16, in either byte order
         colour = quantize(colour, like.dtype.type)
     else:
         colour = np.clip(colour, 0.0, 1.0).astype(like.dtype)
@@ -91,7 +114,7 @@ def join_samples(sharp: np.ndarray, alpha: np.ndarray | None, like: np.ndarray) 
         colour = np.concatenate([colour, alpha[..., None].astype(colour.dtype)], axis=2)
     if like.ndim == 2:
         colour = colour[..., 0]
-    return np.ascontiguousarray(colour)
+    return np.ascontiguousarray(colour, dtype=like.dtype)  # the caller's own dtype, byte order and float16 included
 
 
 def from_pil(image: Any) -> tuple[np.ndarray, str]:

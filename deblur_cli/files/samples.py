@@ -3,7 +3,8 @@
 Used by :mod:`deblur_cli.files.decode` for 32-bit TIFFs and for the 16-bit data that
 Pillow widens to mode I. The range is the one the file declares (TIFF SampleFormat,
 BitsPerSample, SMin/SMaxSampleValue); samples outside it are refused with an
-:class:`~deblur_cli.errors.InputError`, never clipped.
+:class:`~deblur_cli.errors.InputError`, never clipped. Floating-point samples may stray by
+float rounding (:data:`FLOAT_TOLERANCE` of the range): those are clipped, not refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from deblur_cli.errors import InputError
 _BITS, _SAMPLE_FORMAT, _SMIN, _SMAX = 258, 339, 340, 341
 #: The end of the range message for a file (the API says what to pass instead).
 FILE_ADVICE = "or save it as an 8- or 16-bit image"
+#: How far (as a fraction of the range) floating-point samples may lie outside it and still
+#: be accepted, then clipped: float32 arithmetic puts 1 - x + x at 1.0000001 (about 8 ulps
+#: of float32 at 1.0 fit in it); anything further is a wrong scale, not rounding.
+FLOAT_TOLERANCE = 1e-6
 
 
 def scaled_wide_samples(
@@ -34,23 +39,29 @@ def scaled_wide_samples(
     clipped: clipping turned such files almost white without a word. ``declared``
     (low, high, kind) overrides the range, for images that come with none (the Python API's).
     """
-    data = np.asarray(im, dtype=np.float64)
+    data = np.asarray(im)
     low, high, kind = declared if declared is not None else _declared_range(im)
-    check_in_range(data, low, high, kind, name)
-    return ((data - low) / (high - low)).astype(np.float32)
+    check_in_range(data, low, high, kind, name)  # integers checked as integers: exactly
+    data = data if data.dtype.kind == "f" else data.astype(np.float64)  # int32 needs float64's 53 bits
+    return np.clip((data - low) / (high - low), 0.0, 1.0).astype(np.float32)  # clips float rounding only
 
 
 def check_in_range(data: np.ndarray, low: float, high: float, kind: str, name: str) -> None:
-    """InputError unless every sample is finite and within ``low..high`` (never clipped):
-    the one range rule for 32-bit files and for float arrays and PIL images of the API."""
+    """InputError unless every sample is finite and within ``low..high``: the one range rule
+    for 32-bit files and for float arrays and PIL images of the API. Floating-point ``data``
+    may stray by :data:`FLOAT_TOLERANCE` of the range (float rounding; the caller clips it);
+    integers may not. The message gives the samples found exactly, and how many are out."""
     if not np.isfinite(data).all():
-        raise InputError(f"{name} holds NaN or infinite samples; {kind} samples must lie in {_num(low)}..{_num(high)}")
-    found_low, found_high = float(data.min()), float(data.max())
-    if found_low < low or found_high > high:
+        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+        raise InputError(f"{name} holds NaN or infinite samples ({bad:,} of {data.size:,}); {kind} samples must lie in {_num(low)}..{_num(high)}")
+    slack = FLOAT_TOLERANCE * (high - low) if data.dtype.kind == "f" else 0.0
+    found_low, found_high = data.min(), data.max()
+    if found_low < low - slack or found_high > high + slack:
         span = f"{_num(low)}..{_num(high)}"
+        out = int(np.count_nonzero((data < low - slack) | (data > high + slack)))
         raise InputError(
-            f"{name} has {kind} samples from {_num(found_low)} to {_num(found_high)}, outside "
-            f"the {span} its format means; rescale it to {span} {FILE_ADVICE}"
+            f"{name} has {kind} samples from {_num(found_low)} to {_num(found_high)}, outside the {span} its "
+            f"format means ({out:,} of {data.size:,} samples); rescale it to {span} {FILE_ADVICE}"
         )
 
 
@@ -73,9 +84,12 @@ def _declared_range(im: Image.Image) -> tuple[float, float, str]:
     return low, high, kind
 
 
-def _num(x: float) -> str:
-    """A sample value for a message: whole numbers in full, others to 6 digits."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+def _num(x: Any) -> str:
+    """A sample value for a message: whole numbers in full, others as the shortest text that
+    reads back as the same number of their type (1.0000001 is not "1")."""
+    if float(x).is_integer() and abs(float(x)) < 1e15:
+        return str(int(x))
+    return str(x) if isinstance(x, np.floating) else repr(float(x))
 
 
 def _first(value: Any, default: Any) -> Any:

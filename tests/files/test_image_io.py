@@ -311,6 +311,21 @@ def test_bilevel_and_float_modes(tmp_path: Path) -> None:
         load_image(flt)
 
 
+def test_a_float_tiff_within_rounding_of_0_1_is_read_and_clipped(tmp_path: Path) -> None:
+    """Issue 27 item 9 (file sibling of the API's case): 1.0000001 is float rounding, not a
+    wrong scale; 1.00001 is refused and named exactly (it read "samples from 1 to 1")."""
+    values = np.linspace(0.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+    values[0, 0], values[-1, -1] = -1e-7, 1.0000001
+    flt = tmp_path / "rounded.tif"
+    Image.fromarray(values).save(flt)
+    img = load_image(flt)
+    assert img.rgb.min() == 0.0 and img.rgb.max() == 1.0
+    values[-1, -1] = 1.00001
+    Image.fromarray(values).save(flt)
+    with pytest.raises(InputError, match=r"samples from -1e-07 to 1\.00001, outside the 0\.\.1 its format means \(1 of 12 samples\)"):
+        load_image(flt)
+
+
 def test_cmyk_jpeg_becomes_rgb_and_drops_cmyk_profile(tmp_path: Path) -> None:
     src = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (16, 8), (255, 0, 0, 0)).save(src, quality=95)  # pure cyan
