@@ -151,3 +151,23 @@ def test_name_and_version_agree_everywhere():
     except metadata.PackageNotFoundError:
         pytest.skip(f"{DISTRIBUTION} is not installed here (running from a plain checkout)")
     assert installed == __version__
+
+
+def test_readme_installs_extras_from_the_checkout_and_cpu_torch():
+    """Issue 27 item 10: the README showed `pip install "deblur-cli[serve]"` (works only once the
+    checkout is installed) and no way to avoid PyPI's several-GB CUDA torch on Linux. Each
+    extra is shown as `pip install ".[NAME]"` and as a `pipx inject` of exactly its
+    requirements; the CPU index is named; the first two bash blocks stay what .ci/run runs."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "deblur-cli[" not in readme.replace('pip install "deblur-cli[serve]"`\nworks only once', "")
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+    for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
+        if extra == "test":
+            continue
+        assert f'python3 -m pip install ".[{extra}]"' in readme, extra
+        injected = re.search(rf"`pipx inject deblur-cli ([^`]*)`[^\n]*\n", readme.split(f"| `{extra}` |", 1)[1])
+        assert injected is not None, extra
+        assert injected.group(1).split() == [f'"{r}"' for r in requirements], extra
+    blocks = re.findall(r"^```bash\n(.*?)^```", readme, re.M | re.S)[:2]
+    assert [len(b.strip().splitlines()) for b in blocks] == [1, 1]
+    assert "deblur docs/sample/blurry.jpg -o sharp.jpg" in blocks[0] and "pytest" in blocks[1]
