@@ -25,6 +25,9 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Refuse uploads larger than this many MB (1 MB = 2^20 bytes), before reading them.")] = 50.0,
     max_pixels: Annotated[Optional[int], typer.Option(help=f"Refuse uploads with more pixels than this, from the image header before decoding (0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {SERVE_MAX_PIXELS:_}]")] = None,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests that may be in progress at once (uploading, waiting or running); more are answered 503.")] = 16,
+    upload_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds an upload may take from its headers to its last byte; a slower one is answered 408 and loses its place in the queue (an upload that stops for 60 s is answered 408 sooner).")] = 120.0,
+    header_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request's headers may take (from the connection, or the previous answer); then 408 and the connection is closed. A kept-alive connection closes after 5 s idle; a body still arriving after the answer is read for 5 s more; an answer the client does not read for 60 s is dropped.")] = 10.0,
+    max_connections: Annotated[int, typer.Option(min=1, help="Connections at once; one more is answered 503 and closed at once.")] = 64,
     quality: Quality = 95,
     *,
     inference: InferenceOptions,
@@ -37,12 +40,16 @@ def serve_cmd(
         from deblur_cli import serve
 
         serve.check_installed()
-        from deblur_cli.serve.app import ServeOptions, create_app
+        from deblur_cli.serve.app import ServeOptions, close, create_app
         from deblur_cli.serve.guard import bound_to_loopback
         from deblur_cli.serve.server import listen, page_url, run
 
-        options = ServeOptions(host=host, max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality)
+        options = ServeOptions(
+            host=host, max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue_size=queue_size, quality=quality,
+            upload_timeout=upload_timeout, header_timeout=header_timeout, max_connections=max_connections,
+        )
         sock = listen(host, port)  # before the weights: a taken port fails at once
+        application = None
         try:
             deblurrer = load(locate(inference))
             application = create_app(deblurrer, options, on_served=_print_served)
@@ -67,6 +74,8 @@ def serve_cmd(
                 pass
             console.print("server stopped")
         finally:
+            if application is not None:
+                close(application)  # its uploads folder too, even when Ctrl-C came before it ran
             sock.close()
 
 

@@ -16,7 +16,9 @@ Every writer of the package goes through :func:`atomic_path` (or :func:`atomic_w
 * with ``overwrite`` it is ``rename`` (atomic replacement);
 * temporary files left by a killed run are removed the first time a process writes into a
   folder: those whose process (same host) no longer exists, those of other hosts after a
-  day, and untagged ones of older versions older than this process.
+  day, and untagged ones of older versions older than this process;
+* work folders a process tags with :func:`owner_tag` (``deblur serve``'s uploads) are
+  removed by the next process once theirs has gone (:func:`remove_stale_folders`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import ctypes
 import errno
 import hashlib
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -53,9 +56,15 @@ def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
+def owner_tag() -> str:
+    """``<host>-<pid>-``: what names a file or folder as this process's, so that a later
+    process can tell it from a live one's (:func:`remove_stale_temps`, :func:`remove_stale_folders`)."""
+    return f"{_host_tag()}-{os.getpid()}-"
+
+
 def temp_prefix() -> str:
     """The prefix of this process's temporary files: ours, the host's and the process's."""
-    return f"{TMP_PREFIX}{_host_tag()}-{os.getpid()}-"
+    return f"{TMP_PREFIX}{owner_tag()}"
 
 
 def _default_mode() -> int:
@@ -262,12 +271,34 @@ def remove_stale_temps(folders: Iterable[Path], before: float | None = None) -> 
             if not entry.name.startswith(TMP_PREFIX):
                 continue
             with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False) and _is_stale(entry, host, before):
+                if entry.is_file(follow_symlinks=False) and _is_stale(entry, host, before, TMP_PREFIX):
                     os.unlink(entry.path)
 
 
-def _is_stale(entry: os.DirEntry[str], host: str, before: float) -> bool:
-    tag, _, rest = entry.name[len(TMP_PREFIX):].partition("-")
+def remove_stale_folders(parent: Path, prefix: str) -> list[str]:
+    """Delete the folders ``<prefix><host>-<pid>-*`` in ``parent`` whose process is gone, by the
+    rule of :func:`remove_stale_temps` (another host's: after a day); the names removed.
+
+    For work folders a process makes for itself (``deblur serve``'s uploads): a process killed
+    with SIGKILL cannot remove its own, so the next one does.
+    """
+    host, removed = _host_tag(), []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False) and _is_stale(entry, host, _STARTED, prefix):
+                shutil.rmtree(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def _is_stale(entry: os.DirEntry[str], host: str, before: float, prefix: str) -> bool:
+    tag, _, rest = entry.name[len(prefix):].partition("-")
     pid_text = rest.partition("-")[0]
     mtime = entry.stat(follow_symlinks=False).st_mtime
     if len(tag) != 8 or not pid_text.isdigit():

@@ -9,11 +9,13 @@ What it holds:
   the ``Host`` must name this server (DNS rebinding), the API refuses other sites' pages.
 - :mod:`~deblur_cli.serve.uploads`: the multipart body, streamed, counted and refused early
   when too big; :class:`ServeError` (an HTTP status with a one-line message).
-- :mod:`~deblur_cli.serve.images`: an upload in a private temporary folder, its header checked
+- :mod:`~deblur_cli.serve.images`: an upload in a private folder in the user cache, its header checked
   before it waits (format, pixels), then deblurred, scored or previewed through the package's
   own image files code, as ``deblur photo.jpg`` does.
 - :mod:`~deblur_cli.serve.jobs`: the bounded first-come-first-served work queue (one worker
   thread: one network pass at a time) and the jobs the page polls for progress.
+- :mod:`~deblur_cli.serve.connections`: bounds on connections (how many, how long their
+  headers, a drained body and an unread answer may take), in uvicorn's h11 protocol.
 - :mod:`~deblur_cli.serve.server`: binding the address and running uvicorn until Ctrl-C.
 - ``static/``: the page (HTML, script, style, icon), served by the server itself: no CDN.
 
@@ -28,7 +30,7 @@ May import: the library.
 In practice: :mod:`deblur_cli.errors`, :mod:`deblur_cli.files.image_io` (and the naming
 constant of :mod:`deblur_cli.files.paths`), :mod:`deblur_cli.quality.score`, the version, and
 the :class:`deblur_cli.Deblurrer` it is given; besides the standard library, starlette,
-uvicorn and python-multipart (the ``serve`` extra), imported by the modules above and never
+uvicorn, h11 and python-multipart (the ``serve`` extra), imported by the modules above and never
 by this ``__init__``. Nothing in the library imports this package.
 """
 
@@ -39,7 +41,7 @@ import importlib.util
 from deblur_cli.errors import UsageError
 
 #: The packages of the ``serve`` extra: import name -> the name pip knows.
-REQUIRED = {"starlette": "starlette", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
+REQUIRED = {"starlette": "starlette", "uvicorn": "uvicorn", "h11": "h11", "python_multipart": "python-multipart"}
 INSTALL_HINT = "deblur serve needs a web server: pip install 'deblur-cli[serve]'"
 
 

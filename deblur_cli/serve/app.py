@@ -8,7 +8,8 @@ Routes::
     POST /api/score         multipart field 'file' -> {"score", "blurry", "verdict", ...}
     POST /api/preview       multipart field 'file' -> an 8-bit PNG (browsers without TIFF)
     GET  /api/jobs/TOKEN    where the request sent with header X-Deblur-Job: TOKEN stands
-    GET  /api/health        version, weights name and sha256, device, precision, limits
+    GET  /api/health        version, weights name and sha256, device, precision, limits, and
+                            the places of both queues: {"queue": {"deblur": {...}, "score": {...}}}
 
 Every refusal is JSON ``{"error": "<one line>"}``: 400 not an image, corrupt or a malformed
 request, or a Host header that does not name this server; 403 a request to the API from
@@ -26,6 +27,7 @@ import contextlib
 import functools
 import logging
 import re
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,13 +71,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 @dataclass(frozen=True)
 class ServeOptions:
     """What the server accepts: upload bytes, pixels, queued requests, JPEG/WebP quality; the
-    ``--host`` it listens on (the Host headers it answers, :mod:`deblur_cli.serve.guard`)."""
+    ``--host`` it listens on (the Host headers it answers, :mod:`deblur_cli.serve.guard`);
+    how long an upload and a request's headers may take, and how many connections at once."""
 
     host: str = "127.0.0.1"
     max_upload_mb: float = 50.0
-    max_pixels: int | None = None  # None: DEBLUR_MAX_PIXELS, else the CLI's default; 0: none
+    max_pixels: int | None = None  # None: DEBLUR_MAX_PIXELS, else SERVE_MAX_PIXELS; 0: none
     queue_size: int = 16
     quality: int = 95
+    upload_timeout: float = 120.0  # seconds for a whole upload, from its headers to its last byte
+    header_timeout: float = 10.0  # seconds for a request's headers (serve.connections)
+    max_connections: int = 64  # connections at once (serve.connections)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -110,6 +116,7 @@ class _Server:
         self.deblurrer = deblurrer
         self.options = options
         self.max_pixels = images.resolve_max_pixels(options.max_pixels)
+        self.uploads = images.uploads_folder()  # in the user cache; removed by close()
         self.heavy = WorkQueue(options.queue_size, "deblur-serve-network")
         self.light = WorkQueue(options.queue_size, "deblur-serve-score")
         self.jobs: dict[str, tuple[WorkQueue, Job]] = {}  # X-Deblur-Job token -> its queue and job
@@ -150,7 +157,7 @@ class _Server:
             "precision": getattr(self.deblurrer, "precision", ""),
             "max_upload_mb": self.options.max_upload_mb,
             "max_pixels": self.max_pixels,
-            "queue": {"size": self.options.queue_size, "taken": self.heavy.taken, "waiting": self.heavy.waiting},
+            "queue": {"deblur": _places(self.heavy), "score": _places(self.light)},
         })
 
     async def job(self, request: Request) -> Response:
@@ -221,15 +228,18 @@ class _Server:
         except QueueFull:
             if queue.closed:
                 return self._refused(request, 503, "the server is stopping")
-            return self._refused(request, 503, f"the server is busy ({queue.size} requests in progress); try again shortly")
+            what = "photos" if queue is self.heavy else "scores and previews"
+            return self._refused(request, 503, f"the server is busy with {what} ({queue.size} in progress); try again shortly")
         if token is not None:
             self.jobs[token] = (queue, job)
         try:
             try:
-                upload = await read_upload(request.headers, request.stream(), self.options.max_upload_bytes)
+                upload = await read_upload(
+                    request.headers, request.stream(), self.options.max_upload_bytes, time_limit=self.options.upload_timeout
+                )
             except ClientDisconnect:
                 return Response(status_code=499)  # nobody is listening any more
-            prepared = await run_in_threadpool(images.prepare, upload, self.max_pixels)
+            prepared = await run_in_threadpool(images.prepare, upload, self.max_pixels, self.uploads)
             del upload
             run = asyncio.ensure_future(queue.run(job, functools.partial(work, prepared), prepared.cleanup))
             left = asyncio.ensure_future(_disconnected(request))
@@ -260,6 +270,11 @@ class _Server:
     def _refused(self, request: Request, status: int, message: str) -> JSONResponse:
         self._served(request, status, message)
         return _error(status, message)
+
+
+def _places(queue: WorkQueue) -> dict[str, int]:
+    """A queue's places for /api/health: size, taken (uploading, waiting or running), waiting."""
+    return {"size": queue.size, "taken": queue.taken, "waiting": queue.waiting}
 
 
 async def _disconnected(request: Request) -> None:
@@ -338,10 +353,11 @@ def create_app(
 
 
 def close(app: Starlette) -> None:
-    """Cancel every queued and running job and stop the worker threads."""
+    """Cancel every queued and running job, stop the worker threads, remove the uploads folder."""
     server: _Server = app.state.server
     server.heavy.close()
     server.light.close()
+    shutil.rmtree(server.uploads, ignore_errors=True)
 
 
 def cancel_all(app: Starlette) -> None:

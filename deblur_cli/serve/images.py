@@ -1,6 +1,9 @@
 """An upload as an image: header checks before it waits, then deblur, score or preview it.
 
-Every upload is written into a private temporary folder of its own (``mkdtemp``: mode 0700,
+Uploads live in the user cache, not a shared ``/tmp``: each server makes its own folder
+``<cache>/serve/uploads-<host>-<pid>-XXXX`` (:func:`uploads_folder`, mode 0700), and first
+removes those of servers that are gone (killed with SIGKILL, they could not clean up).
+Every upload is written into a private folder of its own inside it (``mkdtemp``: mode 0700,
 a random name) under a fixed name, so that the package's one door to image files
 (:mod:`deblur_cli.files.image_io`) decodes and encodes it exactly as ``deblur photo.jpg``
 does: EXIF orientation applied and EXIF carried, ICC profile, 16 bits, alpha and grey kept,
@@ -22,8 +25,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from deblur_cli.errors import DeblurError, InputError, ResourceError
-from deblur_cli.files import formats, image_io
+from deblur_cli.errors import DeblurError, InputError, OutputError, ResourceError
+from deblur_cli.files import formats, image_io, ledger
+from deblur_cli.files.fsutil import owner_tag, remove_stale_folders
 from deblur_cli.files.limits import SERVE_MAX_PIXELS
 from deblur_cli.files.paths import DEFAULT_SUFFIX
 from deblur_cli.quality.score import blur_score, measure_blur
@@ -32,6 +36,8 @@ from deblur_cli.serve.uploads import ServeError, Upload
 
 #: The formats deblur reads, for messages (from the format records of deblur_cli.files.formats).
 READ_FORMATS = formats.readable_labels()
+#: The name of every server's uploads folder in ``<cache>/serve/`` starts so, then its owner.
+UPLOADS_PREFIX = "uploads-"
 
 #: Image formats recognised by their first bytes that the tool does not read (415, not 400).
 _OTHER_FORMATS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
@@ -117,13 +123,26 @@ def other_format(data: bytes) -> str | None:
     return next((name for name, pattern in _OTHER_FORMATS if pattern.match(head)), None)
 
 
-def prepare(upload: Upload, max_pixels: int) -> Prepared:
-    """Write the upload into a new private folder and check its header; nothing is decoded.
+def uploads_folder() -> Path:
+    """A new folder for this server's uploads in the user cache (mode 0700); the folders of
+    servers that are gone are removed first. OutputError when the cache cannot hold it."""
+    parent = ledger.cache_dir() / "serve"
+    try:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        remove_stale_folders(parent, UPLOADS_PREFIX)
+        return Path(tempfile.mkdtemp(prefix=f"{UPLOADS_PREFIX}{owner_tag()}", dir=parent))
+    except OSError as e:
+        raise OutputError(f"cannot make a folder for uploads in {parent}: {e.strerror or e}") from None
+
+
+def prepare(upload: Upload, max_pixels: int, root: Path) -> Prepared:
+    """Write the upload into a new private folder in ``root`` (:func:`uploads_folder`) and check
+    its header; nothing is decoded.
 
     ServeError: 415 for an image format the tool does not read, 400 for anything else that
     its decoders refuse (not an image, a broken header), 413 for more pixels than ``max_pixels``.
     """
-    folder = Path(tempfile.mkdtemp(prefix="deblur-serve-"))
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
     name = display_name(upload.filename)
     prepared = Prepared(folder, folder / "upload", name, 0, 0, max_pixels)
     try:
@@ -232,4 +251,5 @@ __all__ = [
     "preview",
     "resolve_max_pixels",
     "score",
+    "uploads_folder",
 ]

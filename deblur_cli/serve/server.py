@@ -65,6 +65,10 @@ def run(app: Any, sock: socket.socket) -> None:
     import uvicorn
 
     from deblur_cli.serve.app import cancel_all, close
+    from deblur_cli.serve.connections import ConnectionLimits, protocol_class
+
+    options = app.state.server.options
+    limits = ConnectionLimits(max_connections=options.max_connections, header_seconds=options.header_timeout)
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -73,7 +77,8 @@ def run(app: Any, sock: socket.socket) -> None:
 
     config = uvicorn.Config(
         app,
-        http="h11",  # one HTTP implementation everywhere; it drains an unread body after a refusal
+        # One HTTP implementation everywhere (h11), bounded: connections, header time, draining.
+        http=protocol_class(limits),
         ws="none",
         lifespan="off",
         log_level="warning",

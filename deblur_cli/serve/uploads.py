@@ -12,6 +12,7 @@ its file name is used for nothing but the name of the download.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -127,24 +128,35 @@ class _Collector:
 
 
 async def read_upload(
-    headers: Mapping[str, str], body: AsyncIterator[bytes], limit: int, idle_timeout: float = IDLE_TIMEOUT
+    headers: Mapping[str, str],
+    body: AsyncIterator[bytes],
+    limit: int,
+    idle_timeout: float = IDLE_TIMEOUT,
+    time_limit: float | None = None,
 ) -> Upload:
     """Stream the multipart ``body`` and return its ``file`` field.
 
     ServeError: 413 once more than ``limit`` bytes arrived, 408 after ``idle_timeout`` seconds
-    without data, 400 when the body is not multipart, is malformed, or has no (or an empty)
-    ``file`` field.
+    without data or once the whole upload has taken ``time_limit`` seconds (None: no limit;
+    a client trickling a byte now and then cannot keep its place in the queue), 400 when the
+    body is not multipart, is malformed, or has no (or an empty) ``file`` field.
     """
     collector = _Collector()
     parser = MultipartParser(boundary_of(headers.get("content-type", "")), collector.callbacks())
     received = 0
     chunks = body.__aiter__()
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     while True:
+        left = idle_timeout if deadline is None else min(idle_timeout, deadline - time.monotonic())
         try:
-            chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout)
+            chunk = await asyncio.wait_for(chunks.__anext__(), max(left, 0.0))
         except StopAsyncIteration:
             break
         except asyncio.TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ServeError(
+                    408, f"the upload did not arrive within {time_limit:g} s (deblur serve --upload-timeout)"
+                ) from None
             raise ServeError(408, f"the upload stalled (no data for {idle_timeout:g} s)") from None
         received += len(chunk)
         if received > limit:

@@ -106,6 +106,32 @@ def test_stale_temps_of_dead_processes_are_removed_live_ones_kept(tmp_path):
     assert not foreign.exists()
 
 
+def test_stale_work_folders_of_dead_processes_are_removed_live_ones_kept(tmp_path):
+    """deblur serve's uploads folders (issue 27 item 5): a dead process's folder goes, with what
+    is inside; a live one's, ours, a fresh one of another host, a file and a link stay."""
+    host = fsutil._host_tag()
+    dead = tmp_path / f"uploads-{host}-{_dead_pid()}-abc"
+    live = tmp_path / f"uploads-{host}-{os.getppid()}-def"
+    mine = tmp_path / f"uploads-{fsutil.owner_tag()}ghi"
+    foreign = tmp_path / f"uploads-0123abcd-{_dead_pid()}-jkl"
+    outside = tmp_path.parent / f"{tmp_path.name}-keep"
+    for folder in (dead, live, mine, foreign, outside):
+        (folder / "upload-x").mkdir(parents=True)
+        (folder / "upload-x" / "upload").write_bytes(b"photo")
+    (dead / "link-out").symlink_to(outside)  # a link inside is removed, never followed
+    not_folder = tmp_path / f"uploads-{host}-{_dead_pid()}-file"
+    not_folder.write_bytes(b"not a folder")
+    (tmp_path / f"uploads-{host}-{_dead_pid()}-link").symlink_to(outside)
+    removed = fsutil.remove_stale_folders(tmp_path, "uploads-")
+    assert removed == [dead.name] and not dead.exists()
+    assert live.exists() and mine.exists() and foreign.exists()
+    assert (outside / "upload-x" / "upload").read_bytes() == b"photo"
+    assert not_folder.exists()
+    old = os.path.getmtime(foreign) - fsutil.FOREIGN_TEMP_AGE_S - 10
+    os.utime(foreign, (old, old))
+    assert fsutil.remove_stale_folders(tmp_path, "uploads-") == [foreign.name]
+
+
 def test_the_first_write_into_a_folder_sweeps_it(tmp_path):
     dead = tmp_path / f"{TMP_PREFIX}{fsutil._host_tag()}-{_dead_pid()}-abc.mp4"
     dead.write_bytes(b"half a video")

@@ -29,13 +29,15 @@ STARTUP_SECONDS = 120  # importing torch on a busy 2-core CI machine
 class ServerProcess:
     """`deblur serve --port 0 ARGS` in its own process; ``url`` is the address it printed.
 
-    Its temporary files go to ``tmp`` (TMPDIR), so a test can check that none are left.
+    Its temporary files would go to ``tmp`` (TMPDIR), so a test can check that none are;
+    its user cache (uploads) is ``cache``, by default ``tmp`` + ``-cache``.
     """
 
-    def __init__(self, args: list[str], tmp: Path) -> None:
+    def __init__(self, args: list[str], tmp: Path, cache: Path | None = None) -> None:
         self.tmp = tmp
+        self.cache = cache if cache is not None else tmp.with_name(tmp.name + "-cache")
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+        env = {**os.environ, "TMPDIR": str(tmp), "DEBLUR_CACHE_DIR": str(self.cache), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
         env.pop("DEBLUR_MAX_PIXELS", None)
         self.proc = subprocess.Popen(
             [*SERVE, "--port", "0", *args], cwd=ROOT, env=env, text=True,
@@ -73,6 +75,10 @@ class ServerProcess:
         self.proc.kill()
         self.proc.wait(10)
         pytest.fail(f"deblur serve printed no address (exit {self.proc.returncode}): {''.join(self.stderr)[-2000:]}")
+
+    def uploads(self) -> list[Path]:
+        """Every upload folder and file in the user cache (each server's own folder excluded)."""
+        return sorted(p for folder in (self.cache / "serve").glob("uploads-*") for p in folder.rglob("*"))
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.session.get(self.url + path.lstrip("/"), timeout=60, **kwargs)

@@ -66,10 +66,10 @@ def raw_exchange(url: str, request: bytes, timeout: float = 30) -> tuple[int, by
     return int(lines[0].split()[1]), body
 
 
-def post_head(url: str, extra: str) -> bytes:
+def post_head(url: str, extra: str, path: str = "/api/deblur") -> bytes:
     host = urlsplit(url).netloc
     return (
-        f"POST /api/deblur HTTP/1.1\r\nHost: {host}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
         f"Content-Type: multipart/form-data; boundary=deblurtestboundary\r\n{extra}\r\n"
     ).encode()
 
@@ -188,7 +188,7 @@ def test_eight_concurrent_uploads_are_all_answered_with_their_own_result(server)
         assert Image.open(io.BytesIO(r.content)).size == (40 + 4 * i, 24 + 2 * i)
         assert f"p{i}_deblurred.png" in r.headers["content-disposition"]
         assert r.content == alone[i]  # one run at a time: nothing mixed up between requests
-    assert server.healthy()["queue"]["taken"] == 0
+    assert server.healthy()["queue"]["deblur"]["taken"] == 0
 
 
 # ----------------------------------------------------------------------------- score
@@ -244,7 +244,7 @@ def test_bad_upload_gets_its_json_error_and_the_server_keeps_serving(server, wha
     assert str(server.tmp) not in message and "/tmp" not in message and "deblur-serve-" not in message
     if what in ("text", "truncated", "too many pixels", "heic"):
         assert server.post("api/score", **kwargs).status_code == status  # the same rules for scores
-    assert server.healthy()["queue"]["taken"] == 0
+    assert server.healthy()["queue"]["deblur"]["taken"] == 0
     assert server.post("api/deblur", images.png(24, 16)).status_code == 200
 
 
@@ -260,7 +260,7 @@ def test_a_chunked_upload_is_refused_once_it_passes_the_limit(server):
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)  # no last chunk: unfinished
     status, body = raw_exchange(server.url, post_head(server.url, "Transfer-Encoding: chunked\r\n") + chunks)
     assert status == 413 and "limit" in json.loads(body)["error"]  # answered while the body is unfinished
-    assert server.healthy()["queue"]["taken"] == 0
+    assert server.healthy()["queue"]["deblur"]["taken"] == 0
 
 
 def test_jobs_endpoint(server):
@@ -277,6 +277,7 @@ def test_no_temporary_file_is_left_behind(server):
     server.post("api/deblur", images.png())
     server.post("api/deblur", b"not an image", name="x.png")
     assert not list(server.tmp.iterdir())
+    assert not server.uploads() and len(list((server.cache / "serve").glob("uploads-*"))) == 1
 
 
 # ----------------------------------------------------------------------------- the process
@@ -284,7 +285,8 @@ def test_no_temporary_file_is_left_behind(server):
 
 def test_full_queue_disconnects_warning_and_ctrl_c(tiny_weights, tmp_path):
     """--queue-size 1: a stalled upload holds the only place (503 for the next), its client
-    leaving frees it; --host 0.0.0.0 warns once; Ctrl-C stops the server cleanly."""
+    leaving frees it; the same for the score queue, which /api/health reports too; --host
+    0.0.0.0 warns once; Ctrl-C stops the server cleanly."""
     proc = ServerProcess(
         ["--weights", str(tiny_weights), "--device", "cpu", "--threads", "1", "--queue-size", "1", "--host", "0.0.0.0"],
         tmp_path / "tmp",
@@ -293,12 +295,24 @@ def test_full_queue_disconnects_warning_and_ctrl_c(tiny_weights, tmp_path):
         parts = urlsplit(proc.url)
         stalled = socket.create_connection((parts.hostname, parts.port), timeout=30)
         stalled.sendall(post_head(proc.url, "Content-Length: 500000\r\n") + b"--deblurtestboundary\r\n")
-        proc.wait_until(lambda h: h["queue"]["taken"] == 1, "the stalled upload holds the place")
+        proc.wait_until(lambda h: h["queue"]["deblur"]["taken"] == 1, "the stalled upload holds the place")
         busy = proc.post("api/deblur", images.png())
         assert busy.status_code == 503 and "busy" in _error(busy)
         stalled.close()  # the client goes away mid-upload
-        proc.wait_until(lambda h: h["queue"]["taken"] == 0, "the place is free again")
+        proc.wait_until(lambda h: h["queue"]["deblur"]["taken"] == 0, "the place is free again")
         assert proc.post("api/deblur", images.png()).status_code == 200
+        # the score and preview queue: a stalled score holds its only place (issue 27 item 6)
+        stalled = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        stalled.sendall(post_head(proc.url, "Content-Length: 500000\r\n", "/api/score") + b"--deblurtestboundary\r\n")
+        health = proc.wait_until(lambda h: h["queue"]["score"]["taken"] == 1, "the stalled score holds the place")
+        assert health["queue"]["score"] == {"size": 1, "taken": 1, "waiting": 0}
+        assert health["queue"]["deblur"] == {"size": 1, "taken": 0, "waiting": 0}
+        for path in ("api/score", "api/preview"):
+            busy = proc.post(path, images.png())
+            assert busy.status_code == 503 and "scores and previews" in _error(busy)
+        assert proc.post("api/deblur", images.png()).status_code == 200  # the other queue is free
+        stalled.close()
+        proc.wait_until(lambda h: h["queue"]["score"]["taken"] == 0, "the score place is free again")
     finally:
         code = proc.stop()
     stderr = "".join(proc.stderr)
@@ -307,6 +321,7 @@ def test_full_queue_disconnects_warning_and_ctrl_c(tiny_weights, tmp_path):
     warnings = [line for line in proc.stderr if "no authentication" in line]
     assert len(warnings) == 1 and "0.0.0.0" in warnings[0]
     assert not list(proc.tmp.iterdir())
+    assert not list((proc.cache / "serve").iterdir())  # its uploads folder went with it
 
 
 def test_a_taken_port_is_one_line_and_exit_2(server):
@@ -315,3 +330,45 @@ def test_a_taken_port_is_one_line_and_exit_2(server):
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "cannot listen" in r.stderr and "--port" in r.stderr
     assert server.healthy()
+
+
+def test_uploads_of_a_server_killed_with_sigkill_are_removed_by_the_next(tiny_weights, tmp_path):
+    """Uploads live in the user cache, never in TMPDIR; a server killed with SIGKILL while one
+    photo runs and another waits leaves both behind, and the next server removes them at start
+    (issue 27 item 5), keeping a live server's folder."""
+    import signal
+
+    import requests
+
+    cache = tmp_path / "cache"
+    args = ["--weights", str(tiny_weights), "--device", "cpu", "--threads", "1"]
+    first = ServerProcess(args, tmp_path / "tmp1", cache=cache)
+    big = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (90, 120, 150)).save(big, format="PNG")
+    with ThreadPoolExecutor(2) as pool:
+        tokens = ["kill-test-running", "kill-test-waiting"]
+        for token, data in zip(tokens, (big.getvalue(), images.png())):
+            pool.submit(requests.post, first.url + "api/deblur", files={"file": ("p.png", data)},
+                        headers={"X-Deblur-Job": token}, timeout=120)
+            first.wait_until(lambda h, t=token: first.get(f"api/jobs/{t}").json()["state"] in ("running", "waiting"), token)
+        assert first.get(f"api/jobs/{tokens[0]}").json()["state"] == "running"
+        left = [p for p in first.uploads() if p.name == "upload"]
+        assert len(left) == 2  # one running, one waiting
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(30)
+    assert [p for p in first.uploads() if p.name == "upload"] == left  # SIGKILL: nothing could clean up
+    assert not list((tmp_path / "tmp1").iterdir())  # and nothing ever went to TMPDIR
+
+    second = ServerProcess(args, tmp_path / "tmp2", cache=cache)
+    try:
+        assert not any(p.exists() for p in left)
+        folders = list((cache / "serve").glob("uploads-*"))
+        assert len(folders) == 1 and f"-{second.proc.pid}-" in folders[0].name  # its own, empty
+        third = ServerProcess(args, tmp_path / "tmp3", cache=cache)  # a second live server keeps it
+        try:
+            assert folders[0].exists() and len(list((cache / "serve").glob("uploads-*"))) == 2
+        finally:
+            third.stop()
+    finally:
+        second.stop()
+    assert not list((cache / "serve").iterdir()), (first.proc.pid, second.proc.pid, third.proc.pid, second.stderr[-5:], third.stderr[-5:])

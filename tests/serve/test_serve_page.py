@@ -193,7 +193,7 @@ def test_a_bad_file_shows_the_servers_error_and_the_next_photo_still_runs(browse
     assert _finished(browser, 2) == ["failed", "done"]
     error = browser.find_elements("css selector", ".card")[0].find_element("css selector", ".error")
     assert "not an image" in error.text and "notes.jpg" in error.text
-    assert server.healthy()["queue"]["taken"] == 0
+    assert server.healthy()["queue"]["deblur"]["taken"] == 0
 
 
 def test_tiff_is_shown_through_the_server_preview(browser, server):

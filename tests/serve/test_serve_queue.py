@@ -78,6 +78,10 @@ class ThreadServer:
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.01)
 
+    def uploads(self) -> list[Path]:
+        """What is in this server's uploads folder (in the user cache)."""
+        return list(self.app.state.server.uploads.iterdir())
+
     def health(self) -> dict:
         return requests.get(self.url + "api/health", timeout=30).json()
 
@@ -134,12 +138,12 @@ def test_requests_run_one_at_a_time_in_arrival_order(make_server):
         states = [requests.get(server.url + f"api/jobs/{t}", timeout=30).json() for t in tokens]
         assert states[0]["state"] == "running" and states[0]["total"] == 10
         assert [s.get("ahead") for s in states[1:]] == [1, 2, 3]
-        assert server.health()["queue"] == {"size": 16, "taken": 4, "waiting": 3}
+        assert server.health()["queue"]["deblur"] == {"size": 16, "taken": 4, "waiting": 3}
         standin.release.set()
         results = [a.result() for a in answers]
     assert [r.status_code for r in results] == [200] * 4
     assert standin.started == widths and standin.most_at_once == 1
-    assert not list(server.tmp.iterdir())
+    assert not list(server.tmp.iterdir()) and not server.uploads()
 
 
 def test_a_client_that_leaves_stops_its_work_and_frees_its_place(make_server):
@@ -155,8 +159,8 @@ def test_a_client_that_leaves_stops_its_work_and_frees_its_place(make_server):
         server.wait_until(lambda: standin.started == [40], "the work started")
     # the client has gone while its photo runs: the work stops at its next tile
     server.wait_until(lambda: standin.cancelled == [40], "the work was cancelled")
-    server.wait_until(lambda: server.health()["queue"]["taken"] == 0, "the place was freed")
-    server.wait_until(lambda: not list(server.tmp.iterdir()), "its temporary folder was removed")
+    server.wait_until(lambda: server.health()["queue"]["deblur"]["taken"] == 0, "the place was freed")
+    server.wait_until(lambda: not server.uploads(), "its upload folder was removed")
     standin.release.set()
     assert _post(server.url, 24).status_code == 200  # and the server goes on
 
@@ -167,8 +171,8 @@ def test_an_unexpected_failure_is_a_json_500_without_traceback(make_server):
     assert r.status_code == 500
     assert r.json() == {"error": "internal error; the server's log has the details"}
     assert "boom" not in r.text and "Traceback" not in r.text
-    assert server.health()["status"] == "ok" and server.health()["queue"]["taken"] == 0
-    assert not list(server.tmp.iterdir())
+    assert server.health()["status"] == "ok" and server.health()["queue"]["deblur"]["taken"] == 0
+    assert not list(server.tmp.iterdir()) and not server.uploads()
 
 
 def test_stopping_cancels_waiting_and_running_work(make_server):
@@ -178,7 +182,7 @@ def test_stopping_cancels_waiting_and_running_work(make_server):
         first = pool.submit(_post, server.url, 30, "stop-test-1")
         server.wait_until(lambda: standin.started == [30], "the first runs")
         second = pool.submit(_post, server.url, 31, "stop-test-2")
-        server.wait_until(lambda: server.health()["queue"]["waiting"] == 1, "the second waits")
+        server.wait_until(lambda: server.health()["queue"]["deblur"]["waiting"] == 1, "the second waits")
         from deblur_cli.serve.app import cancel_all
 
         cancel_all(server.app)
