@@ -307,9 +307,16 @@ def frame_count(path: CameraPath, scale: float, objects: list[MovingObject], siz
 
 
 def blur_pair(
-    region: np.ndarray, rng: np.random.Generator, target_px: float, size: int, spec: BlurSpec = BlurSpec()
+    region: np.ndarray,
+    rng: np.random.Generator,
+    target_px: float,
+    size: int,
+    spec: BlurSpec = BlurSpec(),
+    clean: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(blurry, sharp, measured camera extent px) for a sRGB region of side ``size + 2 margin``."""
+    """(blurry, sharp, measured camera extent px) for a sRGB region of side ``size + 2 margin``.
+
+    ``clean``: the noise-free twin, the same draws (so the same blur) with no sensor noise or JPEG."""
     lin_np = srgb_to_linear(region.astype(np.float64)).astype(np.float32)
     lin = torch.from_numpy(lin_np).permute(2, 0, 1).contiguous()
     path = random_path(rng, size)
@@ -325,9 +332,12 @@ def blur_pair(
         total += render_frames(lin, path, scale, objects, size, times[start : start + 16]).sum(0)
     blurry_lin = (total / n).permute(1, 2, 0).numpy().astype(np.float64)
     sharp_lin = render_frames(lin, path, scale, objects, size, np.array([0.5]))[0].permute(1, 2, 0).numpy()
-    blurry = linear_to_srgb(_sensor(blurry_lin, rng, spec))
+    noisy = _sensor(blurry_lin, rng, spec)
+    blurry = linear_to_srgb(np.clip(blurry_lin, 0.0, 1.0) if clean else noisy)
     if rng.random() < spec.jpeg_prob:
-        blurry = _jpeg(blurry, int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1)))
+        quality = int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1))
+        if not clean:
+            blurry = _jpeg(blurry, quality)
     sharp = linear_to_srgb(sharp_lin.astype(np.float64))
     return blurry.astype(np.float32), sharp.astype(np.float32), blur_extent(path, scale, size)
 
@@ -360,6 +370,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crops", type=int, default=3, help="crops per photo; classes cycle mild, medium, strong")
+    ap.add_argument("--clean", action="store_true", help="the noise-free twin: same crops and blur, no noise or JPEG")
     args = ap.parse_args()
     torch.set_num_threads(1)
     valsets.check_empty(args.out)
@@ -372,7 +383,7 @@ def main() -> None:
         for k, region in enumerate(crops):
             cls = valsets.CLASSES[int(order[k]) % len(valsets.CLASSES)]
             target = rng.uniform(*EXTENT_CLASSES[cls])
-            blurry, sharp, extent = blur_pair(region, rng, target, args.size, spec)
+            blurry, sharp, extent = blur_pair(region, rng, target, args.size, spec, clean=args.clean)
             name = f"{photo.stem}_{k}_{cls}"
             ipsnr = valsets.write_pair(args.out, photo.stem, name, blurry, sharp)
             rows.append(valsets.PairRow(name, photo.stem, cls, extent / REFERENCE_EXTENT_PX, extent, ipsnr))

@@ -6,6 +6,8 @@ Each photo gives one crop per strength class (mild, medium, strong; the ranges a
 ``deblur_cli.synthesis.STRENGTH_CLASSES``), blurred by ``deblur_cli.synthesis.synthesize``
 with the default ``SynthesisConfig`` restricted to that class. Pairs of photo ``i`` depend only
 on ``(seed, i)``. Writes ``OUT/<photo>/{blur,sharp}/<photo>_<k>_<class>.png`` and ``OUT/pairs.tsv``.
+``--clean`` writes the noise-free twin (same crops, same blur, no noise or JPEG):
+``python bench/make_val.py ../shared/data/photos/val bench/data/val_clean --seed 0 --clean``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clean", action="store_true", help="the noise-free twin: same crops and blur, no noise or JPEG")
     args = ap.parse_args()
     torch.set_num_threads(1)
     valsets.check_empty(args.out)
@@ -41,7 +44,7 @@ def main() -> None:
             cfg = config_for_class(base, cls)
             strength = sample_strength(rng, cfg)
             chw = torch.from_numpy(region).permute(2, 0, 1).contiguous()
-            blurry, target = synthesize(chw, rng, cfg, strength, margin=base.margin)
+            blurry, target = synthesize(chw, rng, cfg, strength, margin=base.margin, degrade=not args.clean)
             name = f"{path.stem}_{k}_{cls}"
             ipsnr = valsets.write_pair(
                 args.out, path.stem, name, blurry.permute(1, 2, 0).numpy(), target.permute(1, 2, 0).numpy()

@@ -13,11 +13,10 @@ Every arm is the base recipe (its TOML, ``[model]`` and ``[synthesis]`` included
 short schedule (``SHORT``: equal steps, so equal CPU time for one network) and one change: the
 loss, the peak learning rate or the blur-strength distribution. ``table`` reads the JSON files
 written by ``bench/validate.py --json`` and prints two Markdown tables: one row per arm and set
-(mean gain, the gain per strength class, the worst image and the set's no-harm verdict), then
-one row per arm with the mean gain on each of the three sets (``val``, ``val_independent``,
-``val_cross``), the worst image of any set and the landing verdict of issue 18
-(``validate.landing_verdict``, recomputed from the sets so older JSON files get it too; a set
-missing from a file reads "-" and the arm does not land).
+(mean gain, the gain per strength class, the worst image and the set's no-harm verdict; the
+minimum and mean PSNR for do-no-harm sets), then one row per arm with the mean gain on each set,
+the worst image of any graded set and the landing verdict (``validate.landing_verdict``, against
+the first row, the baseline; a set missing from a file reads "-").
 """
 
 from __future__ import annotations
@@ -102,11 +101,14 @@ def _describe(top: dict[str, Any], synthesis: dict[str, Any]) -> str:
 
 
 def table(scores: dict[str, dict]) -> str:
-    """Markdown table of ``bench/validate.py --json`` results, one row per name."""
+    """Markdown table of ``bench/validate.py --json`` results, one row per name and set."""
     head = "| arm | set | gain | mild / medium / strong | worst image | no harm |\n|---|---|---|---|---|---|"
     rows = []
     for name, result in scores.items():
         for set_name, s in result["sets"].items():
+            if s.get("job") == "harm":
+                rows.append(f"| {name} | {set_name} | min {s['min_psnr']:.2f} dB | mean {s['psnr']:.2f} dB | | |")
+                continue
             classes = " / ".join(f"{v['gain']:+.2f}" for v in s["per_class"].values())
             worst = f"{s['worst']['gain']:+.2f} ({s['worst']['name']})"
             rows.append(
@@ -116,28 +118,29 @@ def table(scores: dict[str, dict]) -> str:
 
 
 def landing_table(scores: dict[str, dict]) -> str:
-    """One row per name: mean gain on each validation set, the worst image of any set, the verdict."""
+    """One row per name: mean gain on each set (minimum PSNR on do-no-harm sets), the worst image
+    of any graded set, and the landing verdict against the first row (the baseline)."""
     import validate  # bench/validate.py (imports the package's evaluation code)
 
-    names = list(validate.SET_NAMES)
+    names: list[str] = []
     for result in scores.values():
         names += [n for n in result["sets"] if n not in names]
-    head = (
-        "| arm | " + " | ".join(names) + " | worst image (any set) | lands |\n|---|"
-        + "---|" * len(names) + "---|---|"
-    )
+    head = "| arm | " + " | ".join(names) + " | worst image (any set) | lands |\n|---|" + "---|" * len(names) + "---|---|"
+    baseline = next(iter(scores.values()))["sets"]
     rows = []
     for name, result in scores.items():
         sets = result["sets"]
-        gains = [f"{sets[n]['gain']:+.3f}" if n in sets else "-" for n in names]
-        worst_set = min(sets, key=lambda n: sets[n]["worst"]["gain"])
+        cells = [_cell(sets[n]) if n in sets else "-" for n in names]
+        graded = [n for n in sets if sets[n].get("job") != "harm"]
+        worst_set = min(graded, key=lambda n: sets[n]["worst"]["gain"])
         w = sets[worst_set]["worst"]
-        verdict = validate.landing_verdict(sets)
-        rows.append(
-            f"| {name} | " + " | ".join(gains) + f" | {w['gain']:+.2f} ({worst_set}: {w['name']}) | "
-            + ("yes" if verdict["lands"] else "no") + " |"
-        )
+        lands = "baseline" if sets is baseline else ("yes" if validate.landing_verdict(sets, baseline)["lands"] else "no")
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {w['gain']:+.2f} ({worst_set}: {w['name']}) | {lands} |")
     return "\n".join([head, *rows])
+
+
+def _cell(s: dict) -> str:
+    return f"{s['min_psnr']:.2f} dB" if s.get("job") == "harm" else f"{s['gain']:+.3f}"
 
 
 def read_scores(folder: Path, baseline: str | None) -> dict[str, dict]:

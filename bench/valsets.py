@@ -143,3 +143,54 @@ def summary(rows: list[PairRow]) -> str:
             lines.append(f"{cls:7s} n={len(sel):3d} input PSNR mean {np.mean(sel):.2f} dB ({spread})")
     return "\n".join(lines)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Sets made from another set's sharp crops (bench/validate.py's "noise alone" and "do no harm")
+
+#: Realistic sensor noise for the "noise alone" job: Poisson shot noise in linear light
+#: (photo-electrons at white, log-uniform: dim indoor to daylight) plus Gaussian read noise.
+NOISE_PHOTONS_AT_WHITE: tuple[float, float] = (500.0, 8000.0)
+NOISE_READ_E: tuple[float, float] = (1.0, 4.0)
+
+
+def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def add_sensor_noise(sharp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``sharp`` (sRGB in [0, 1]) with Poisson-Gaussian noise added in linear light, sRGB out."""
+    lo, hi = NOISE_PHOTONS_AT_WHITE
+    white = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    read = rng.uniform(*NOISE_READ_E)
+    lin = np.clip(_srgb_to_linear(sharp.astype(np.float64)), 0.0, 1.0)
+    electrons = rng.poisson(lin * white) + rng.normal(0.0, read, lin.shape)
+    return _linear_to_srgb(electrons / white).astype(np.float32)
+
+
+def derived_set(source: Path, out_dir: Path, kind: str, seed: int = 0) -> Path:
+    """Write a set whose targets are ``source``'s sharp crops and whose inputs are those crops
+    with realistic noise (``kind="noise"``) or unchanged (``kind="harm"``). Seeded per pair name,
+    so the same noise comes back every run. Returns ``out_dir`` (with a copy of the manifest)."""
+    import zlib
+
+    from deblur_cli.data.datasets import find_pairs
+
+    if kind not in ("noise", "harm"):
+        raise ValueError(f"unknown derived set {kind!r}")
+    manifest = read_manifest(source)
+    rows = []
+    for pair in find_pairs(source):
+        sharp = load_photo(pair.sharp)
+        rng = np.random.default_rng([seed, zlib.crc32(pair.name.encode())])
+        inp = add_sensor_noise(sharp, rng) if kind == "noise" else sharp
+        ipsnr = write_pair(out_dir, pair.sequence, pair.name, inp, sharp)
+        meta = manifest.get(pair.name)
+        rows.append(PairRow(pair.name, pair.sequence, meta.cls if meta else "unknown", 0.0, 0.0, ipsnr))
+    write_manifest(out_dir, rows)
+    return out_dir

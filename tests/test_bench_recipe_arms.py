@@ -63,21 +63,27 @@ def test_table_has_a_row_per_arm_and_set_with_the_baseline_first(tmp_path):
     assert rows[1].endswith("| no |")
 
 
-def test_landing_table_has_the_three_sets_and_the_verdict(tmp_path):
-    three = {
-        "val": _set(0.6, -0.1, True),
-        "val_independent": _set(0.5, -0.2, True, "vi_1_mild"),
-        "val_cross": _set(0.25, -0.05, True),
-    }
-    (tmp_path / "good.json").write_text(json.dumps({"sets": three}))
-    bad_cross = {**three, "val_cross": _set(0.3, -0.45, False, "cimg_parrot_1_mild")}
-    (tmp_path / "bad.json").write_text(json.dumps({"sets": bad_cross}))
-    (tmp_path / "old.json").write_text(json.dumps(_result(0.7, -0.1, True)))  # written before val_cross
-    text = recipe_arms.table(recipe_arms.read_scores(tmp_path, "good.json"))
+def test_landing_table_judges_each_arm_against_the_baseline_row(tmp_path):
+    def sets(headline: float, worst: float = -0.1, harm: float = 45.0) -> dict:
+        return {
+            "val_cross_clean": {**_set(headline, worst, True, "vc_1_mild"), "job": "blur"},
+            "val_cross": {**_set(0.5, -0.2, True, "vi_1_mild"), "job": "mixed"},
+            "val_cross_harm": {"job": "harm", "gain": float("nan"), "min_psnr": harm, "psnr": harm + 3,
+                               "worst": {"name": "h", "gain": 0.0}},
+        }
+
+    (tmp_path / "base.json").write_text(json.dumps({"sets": sets(0.25)}))
+    (tmp_path / "better.json").write_text(json.dumps({"sets": sets(0.6)}))
+    (tmp_path / "harms.json").write_text(json.dumps({"sets": sets(0.9, harm=39.0)}))
+    (tmp_path / "loses.json").write_text(json.dumps({"sets": sets(0.9, worst=-0.45)}))
+    text = recipe_arms.table(recipe_arms.read_scores(tmp_path, "base.json"))
     per_set, landing = text.split("\n\n")
-    assert len(per_set.splitlines()) == 2 + 3 + 3 + 1  # a row per arm and set
+    assert len(per_set.splitlines()) == 2 + 4 * 3  # a row per arm and set
+    assert "| base | val_cross_harm | min 45.00 dB | mean 48.00 dB | | |" in per_set
     head, _, *rows = landing.splitlines()
-    assert head == "| arm | val | val_independent | val_cross | worst image (any set) | lands |"
-    assert rows[0] == "| good | +0.600 | +0.500 | +0.250 | -0.20 (val_independent: vi_1_mild) | yes |"
-    assert rows[1] == "| bad | +0.600 | +0.500 | +0.300 | -0.45 (val_cross: cimg_parrot_1_mild) | no |"
-    assert rows[2] == "| old | +0.700 | - | - | -0.10 (val: img_7) | no |"
+    assert head == "| arm | val_cross_clean | val_cross | val_cross_harm | worst image (any set) | lands |"
+    assert rows[0] == "| base | +0.250 | +0.500 | 45.00 dB | -0.20 (val_cross: vi_1_mild) | baseline |"
+    by_name = {r.split("|")[1].strip(): r for r in rows}
+    assert by_name["better"].endswith("| yes |")
+    assert by_name["harms"].endswith("| no |")  # sharp crops come back worse than the baseline's
+    assert by_name["loses"].endswith("| no |") and "-0.45 (val_cross_clean: vc_1_mild)" in by_name["loses"]

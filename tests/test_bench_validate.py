@@ -45,7 +45,7 @@ def test_summarise_gives_gain_per_class_and_the_worst_image():
     assert s["per_class"]["strong"]["gain"] == pytest.approx(1.0)
     assert s["per_class"]["unknown"]["count"] == 1  # "d" is not in the manifest
     assert list(s["per_class"]) == ["mild", "medium", "strong", "unknown"]
-    assert s["worst"] == {"name": "b", "class": "mild", "gain": pytest.approx(-0.1)}
+    assert s["worst"] == {"name": "b", "class": "mild", "gain": pytest.approx(-0.1), "psnr": 29.9}
     assert s["no_harm"] is False  # the mild class lost
     assert "worst: b -0.10 dB (mild)" in validate.format_summary("val", s)
 
@@ -165,77 +165,131 @@ def test_generators_write_a_set_that_evaluate_and_validate_read(tmp_path, monkey
     assert {n: r.input_psnr for n, r in valsets.read_manifest(again).items()} == first  # seeded
 
 
-def _set_summary(gain: float, worst: float, name: str = "img") -> dict:
+def _set_summary(gain: float, worst: float, name: str = "img", job: str = "blur") -> dict:
     rows = [{"name": name, "class": "mild", "gain": worst}, {"name": "other", "class": "strong", "gain": 2 * gain - worst}]
-    return {"gain": gain, "worst": {"name": name, "class": "mild", "gain": worst}, "images": rows}
+    per_class = {r["class"]: {"count": 1, "gain": r["gain"]} for r in rows}
+    worst_row = {"name": name, "class": "mild", "gain": worst}
+    return {"job": job, "gain": gain, "per_class": per_class, "worst": worst_row, "images": rows}
 
 
-def test_landing_rule_needs_a_gain_on_all_three_sets_and_no_image_below_the_limit():
-    good = {n: _set_summary(0.4, -0.1) for n in validate.SET_NAMES}
-    assert validate.SET_NAMES == ("val", "val_independent", "val_cross")
-    assert validate.landing_verdict(good) == {"lands": True, "rule": validate.LANDING_RULE, "reasons": []}
-    assert "LANDS" in validate.format_verdict(validate.landing_verdict(good))
+def _harm(min_psnr: float) -> dict:
+    return {"job": "harm", "gain": float("nan"), "min_psnr": min_psnr, "worst": {"name": "h", "gain": 0.0}, "images": []}
 
-    no_gain = {**good, "val_cross": _set_summary(-0.01, -0.1)}
-    v = validate.landing_verdict(no_gain)
-    assert not v["lands"] and v["reasons"] == ["val_cross: mean gain -0.01 dB is not positive"]
 
-    one_bad_image = {**good, "val_independent": _set_summary(0.9, -0.31, name="x_2_mild")}
-    v = validate.landing_verdict(one_bad_image)
-    assert not v["lands"] and "x_2_mild -0.31 dB" in v["reasons"][0]
-    at_limit = {**good, "val": _set_summary(0.9, -0.3)}
-    assert validate.landing_verdict(at_limit)["lands"]
+def _results(headline: float = 1.0, noise: float = 0.2, harm: float = 45.0, worst: float = -0.1) -> dict:
+    return {
+        "val_cross_clean": _set_summary(headline, worst),
+        "uniform_shake": _set_summary(0.5, 0.0),
+        "val_cross_noise": _set_summary(noise, 0.0, job="noise"),
+        "val_cross": _set_summary(0.4, 0.0, job="mixed"),
+        "val_cross_harm": _harm(harm),
+    }
 
-    missing = {n: good[n] for n in ("val", "val_independent")}
-    v = validate.landing_verdict(missing)
-    assert not v["lands"] and v["reasons"] == ["val_cross: not scored"]
+
+def test_landing_rule_needs_blur_alone_to_rise_and_nothing_else_to_get_worse():
+    base = _results()
+    assert validate.landing_verdict(_results(headline=1.2), base) == {
+        "lands": True, "rule": validate.LANDING_RULE, "reasons": [],
+    }
+    assert "LANDS" in validate.format_verdict(validate.landing_verdict(_results(headline=1.2), base))
+
+    v = validate.landing_verdict(_results(headline=1.0), base)  # equal is not a rise
+    assert not v["lands"] and "val_cross_clean: blur-alone gain +1.000 dB is not above" in v["reasons"][0]
+
+    v = validate.landing_verdict(_results(headline=1.2, worst=-0.31), base)
+    assert not v["lands"] and "img -0.31 dB" in v["reasons"][0]
+    assert validate.landing_verdict(_results(headline=1.2, worst=-0.3), base)["lands"]
+
+    v = validate.landing_verdict(_results(headline=1.2, noise=0.14), base)
+    assert not v["lands"] and v["reasons"] == ["val_cross_noise: noise-alone gain +0.14 dB, baseline +0.20 dB"]
+    assert validate.landing_verdict(_results(headline=1.2, noise=0.16), base)["lands"]
+
+    v = validate.landing_verdict(_results(headline=1.2, harm=44.8), base)
+    assert not v["lands"] and v["reasons"] == ["do no harm: minimum PSNR 44.80 dB, baseline 45.00 dB"]
+
+    v = validate.landing_verdict(_results(headline=1.2), None)
+    assert not v["lands"] and "no baseline" in v["reasons"][0]
+    missing = {k: r for k, r in _results().items() if k != "val_cross_clean"}
+    assert validate.landing_verdict(missing, base)["reasons"][0] == "val_cross_clean: not scored"
     assert "does NOT land" in validate.format_verdict(v)
 
 
-def test_landing_rule_is_independent_of_the_per_set_class_rule():
-    """A set whose mild class loses on average but no image below -0.3 dB: no harm fails, landing may pass."""
-    report = EvalReport([_score("a", 20.0, 19.8), _score("b", 20.0, 21.5)])
-    manifest = {"a": valsets.PairRow("a", "p", "mild", 0.2, 4.8, 20.0), "b": valsets.PairRow("b", "p", "strong", 0.8, 19, 20.0)}
-    s = validate.summarise(report, manifest)
-    assert s["no_harm"] is False
-    assert validate.landing_verdict({n: s for n in validate.SET_NAMES})["lands"] is True
+def test_targets_are_issue_25s_goals():
+    met = dict(validate.targets(_results(headline=1.6, harm=41.0)))
+    assert met["blur alone on val_cross_clean >= +1.5 dB"] is True
+    assert met["uniform_shake >= +1.0 dB"] is False  # 0.5
+    assert met["sharp crops back at >= 40 dB (minimum)"] is True
+    assert dict(validate.targets(_results(harm=39.9)))["sharp crops back at >= 40 dB (minimum)"] is False
+    assert dict(validate.targets({}))["uniform_shake >= +1.0 dB"] is None
 
 
-def test_main_scores_all_three_sets_by_default_and_writes_the_verdict(tmp_path, monkeypatch):
+def test_harm_summary_reports_the_minimum_psnr_and_no_gain():
+    report = EvalReport([_score("a", 100.0, 45.0), _score("b", 100.0, 38.0)])
+    s = validate.summarise(report, {}, job="harm")
+    assert s["min_psnr"] == 38.0 and s["psnr"] == pytest.approx(41.5) and s["worst"]["name"] == "b"
+    assert np.isnan(s["gain"])
+    assert "minimum 38.00 dB (b)" in validate.format_summary("val_harm", s)
+
+
+def test_derived_sets_keep_the_targets_and_noise_is_seeded(tmp_path):
+    sharp = _texture(48, 48)
+    valsets.write_pair(tmp_path / "src", "photo", "photo_0_mild", np.roll(sharp, 1, axis=1), sharp)
+    valsets.write_manifest(tmp_path / "src", [valsets.PairRow("photo_0_mild", "photo", "mild", 0.2, 4.8, 20.0)])
+    harm = valsets.derived_set(tmp_path / "src", tmp_path / "harm", "harm")
+    noise = valsets.derived_set(tmp_path / "src", tmp_path / "noise", "noise")
+    again = valsets.derived_set(tmp_path / "src", tmp_path / "again", "noise")
+    load = valsets.load_photo
+    for sub in ("blur", "sharp"):
+        assert np.array_equal(load(harm / "photo" / sub / "photo_0_mild.png"), load(tmp_path / "src/photo/sharp/photo_0_mild.png"))
+    noisy = load(noise / "photo/blur/photo_0_mild.png")
+    assert np.array_equal(noisy, load(again / "photo/blur/photo_0_mild.png"))
+    assert 0.002 < np.abs(noisy - load(noise / "photo/sharp/photo_0_mild.png")).mean() < 0.1
+    assert valsets.read_manifest(noise)["photo_0_mild"].cls == "mild"
+
+
+def test_main_scores_every_job_and_writes_the_verdict(tmp_path, monkeypatch):
     import json
 
-    import deblur_cli.network.engine as engine
-    import deblur_cli.weights as weights
-
-    sets = {}
-    for name in validate.SET_NAMES:
-        folder = tmp_path / name
-        sharp = _texture(32, 32, seed=len(sets))
+    data = tmp_path / "data"
+    for name in (*validate.BASE_SETS, *(f"{n}_clean" for n in validate.BASE_SETS), validate.UNIFORM):
+        sharp = _texture(32, 32, seed=len(name))
+        folder = data / name
         ipsnr = valsets.write_pair(folder, "photo", "photo_0_mild", 0.5 * sharp + 0.5 * np.roll(sharp, 2, axis=1), sharp)
         valsets.write_manifest(folder, [valsets.PairRow("photo_0_mild", "photo", "mild", 0.2, 4.8, ipsnr)])
-        sets[name] = folder
-    monkeypatch.setattr(validate, "SETS", sets)
-    monkeypatch.setattr(weights, "load_model", lambda name: (None, None))
-
-    class Identity:
-        def __init__(self, model, options):
-            pass
-
-        def run(self, x):
-            return x
-
-    monkeypatch.setattr(engine, "Engine", Identity)
+    monkeypatch.setattr(validate, "DATA", data)
+    monkeypatch.setattr(validate, "make_runner", lambda *args: (lambda x: x))
     out = tmp_path / "r.json"
-    assert validate.main(["fake", "--json", str(out)]) == 0
+    assert validate.main(["fake", "--json", str(out), "--baseline", str(tmp_path / "none.json")]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc["sets"]) == list(validate.SET_NAMES)
-    assert doc["landing"]["lands"] is False and len(doc["landing"]["reasons"]) == 3  # identity gains nothing
+    expected = {validate.set_name(b, j) for b in validate.BASE_SETS for j in validate.JOBS} | {validate.UNIFORM}
+    assert set(doc["sets"]) == expected
+    assert doc["sets"]["val_harm"]["min_psnr"] == 100.0  # the identity returns sharp crops unchanged (capped)
+    assert doc["sets"]["val_cross_clean"]["gain"] == pytest.approx(0.0, abs=1e-6)
+    assert doc["landing"]["lands"] is False  # no baseline to compare with
+
+    out2 = tmp_path / "blur.json"
+    assert validate.main(["fake", "--jobs", "blur", "--json", str(out2)]) == 0
+    assert set(json.loads(out2.read_text())["sets"]) == {"val_clean", "val_independent_clean", "val_cross_clean", "uniform_shake"}
+
+
+def test_committed_twins_share_crops_and_blur_with_their_sets_and_are_noise_free():
+    for base in validate.BASE_SETS:
+        twin, mixed = validate.DATA / f"{base}_clean", validate.DATA / base
+        rows, twin_rows = valsets.read_manifest(mixed), valsets.read_manifest(twin)
+        assert set(rows) == set(twin_rows) and len(rows) >= 21
+        assert all(rows[n].strength == twin_rows[n].strength for n in rows)  # the same blur was drawn
+        for n, r in rows.items():
+            for sub in ("sharp",):
+                a, b = (f / r.photo / sub / f"{n}.png" for f in (mixed, twin))
+                assert a.read_bytes() == b.read_bytes()
+        # noise-free: the twin's input is closer to its target than the noisy set's, on average
+        assert np.mean([twin_rows[n].input_psnr for n in rows]) > np.mean([rows[n].input_psnr for n in rows])
 
 
 def test_committed_val_cross_set_is_complete_and_from_sources_outside_training():
     import csv
 
-    folder = validate.SETS["val_cross"]
+    folder = validate.DATA / "val_cross"
     manifest = valsets.read_manifest(folder)
     assert len(manifest) >= 21
     photos = {r.photo for r in manifest.values()}
@@ -260,3 +314,17 @@ def test_committed_val_cross_set_is_complete_and_from_sources_outside_training()
     if shared.is_file():
         training |= {line.split("\t")[2].removeprefix("debian package ") for line in shared.read_text().splitlines()[1:]}
     assert not packages & training
+
+
+def test_independent_blur_clean_twin_draws_the_same_and_adds_no_noise():
+    region = _texture(64 + 2 * 16, 64 + 2 * 16, seed=7)
+    spec = ib.BlurSpec(margin=16, max_frames=41, jpeg_prob=1.0)
+    rng_noisy, rng_clean = np.random.default_rng(2), np.random.default_rng(2)
+    noisy, sharp, extent = ib.blur_pair(region, rng_noisy, 6.0, 64, spec)
+    clean, sharp2, extent2 = ib.blur_pair(region, rng_clean, 6.0, 64, spec, clean=True)
+    assert np.array_equal(sharp, sharp2) and extent == extent2
+    assert rng_noisy.random() == rng_clean.random()  # the same draws: the next pair is the same too
+    quiet = ib.BlurSpec(margin=16, max_frames=41, jpeg_prob=0.0, photons_at_white=(1e9, 1e9), read_noise_e=(0.0, 0.0))
+    ideal, _, _ = ib.blur_pair(region, np.random.default_rng(2), 6.0, 64, quiet)
+    assert np.abs(clean - ideal).max() < 2e-3  # the twin is the blur without the sensor
+    assert np.abs(noisy - ideal).mean() > 3 * np.abs(clean - ideal).mean()

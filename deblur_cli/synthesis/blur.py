@@ -105,6 +105,7 @@ def synthesize(
     strength: float | None = None,
     *,
     margin: int = 0,
+    degrade: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Make an aligned ``(blurry, target)`` pair from a sharp ``3xHxW`` float image in [0, 1].
 
@@ -112,7 +113,8 @@ def synthesize(
     input unchanged, without noise or JPEG. The outer ``margin`` pixels are context only:
     content moves in from them, and both outputs are ``3 x (H - 2 margin) x (W - 2 margin)``.
     The target is the middle sub-frame (the sharp input, plus any object layers at their
-    middle position).
+    middle position). ``degrade=False`` makes the noise-free twin of a pair: the same random
+    draws (so the same crop and blur), without noise, sharpening or JPEG applied.
     """
     _check_image(sharp, margin)
     sharp = sharp.float().clamp(0.0, 1.0)
@@ -128,7 +130,8 @@ def synthesize(
         blurry, target = crop.clone(), crop.clone()
     else:
         blurry, target = _blur_from_plan(sharp, plan, cfg, margin)
-    return _degrade(blurry, rng, cfg, gamma=plan.gamma), target
+    degraded = _degrade(blurry, rng, cfg, gamma=plan.gamma)  # drawn even for the twin: same draws after
+    return (degraded if degrade else blurry), target
 
 
 def _blur_from_plan(

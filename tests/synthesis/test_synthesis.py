@@ -386,3 +386,34 @@ def test_motion_names_stay_importable_from_synthesis() -> None:
     for name in ("random_trajectory", "family_trajectory", "TRAJECTORY_FAMILIES", "OBJECT_SHAPES", "_plan_motion"):
         assert getattr(synthesis, name) is getattr(synthesis_motion, name)
     assert set(synthesis.__all__) <= set(dir(synthesis))
+
+
+def test_noise_free_twin_has_the_same_blur_and_no_degradation():
+    import numpy as np
+    import torch
+
+    from deblur_cli.synthesis import SynthesisConfig, synthesize
+
+    sharp = torch.rand(3, 64 + 2 * 8, 64 + 2 * 8)
+    noisy_cfg = SynthesisConfig(noise_prob=1.0, jpeg_prob=1.0)
+    quiet_cfg = SynthesisConfig(noise_prob=1.0, noise_max=0.0, jpeg_prob=0.0)
+    noisy, t1 = synthesize(sharp, np.random.default_rng(4), noisy_cfg, 0.5, margin=8)
+    twin, t2 = synthesize(sharp, np.random.default_rng(4), noisy_cfg, 0.5, margin=8, degrade=False)
+    clean, _ = synthesize(sharp, np.random.default_rng(4), quiet_cfg, 0.5, margin=8)
+    assert torch.equal(t1, t2)
+    assert torch.allclose(twin, clean, atol=1e-6)  # the blur without noise or JPEG
+    assert (noisy - twin).abs().mean() > 0.005
+
+
+def test_uniform_prob_gives_one_kernel_over_the_whole_crop():
+    import numpy as np
+
+    from deblur_cli.synthesis import SynthesisConfig
+    from deblur_cli.synthesis.motion import _plan_motion
+
+    everything = dict(object_prob=1.0, zoom_prob=1.0, spin_prob=1.0, max_rotation_deg=5.0)
+    uniform = _plan_motion(np.random.default_rng(0), SynthesisConfig(uniform_prob=1.0, **everything), 0.8, 64, 64)
+    assert not uniform.blobs and np.allclose(uniform.homographies, np.eye(3))
+    assert np.ptp(uniform.shake, axis=0).max() > 1.0  # the camera still moves
+    mixed = _plan_motion(np.random.default_rng(0), SynthesisConfig(uniform_prob=0.0, **everything), 0.8, 64, 64)
+    assert mixed.blobs and not np.allclose(mixed.homographies, np.eye(3))
