@@ -220,3 +220,24 @@ def test_video_command_end_to_end(clip: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, args).exit_code == EXIT_OUTPUT  # exists
     assert runner.invoke(app, [*args, "--start", "x"]).exit_code == EXIT_USAGE
     assert runner.invoke(app, ["video", str(tmp_path / "none.mp4")]).exit_code == EXIT_INPUT
+
+
+def test_display_matrix_is_read_from_both_side_data_shapes():
+    """PyAV 18.1 made frame.side_data a Mapping (iterating gives types); 18.0 iterated the entries."""
+    import struct
+    from types import SimpleNamespace
+
+    from deblur_cli.tools import video
+
+    matrix = (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+
+    class Entry(bytes):
+        type = SimpleNamespace(name="DISPLAYMATRIX")
+
+    entry = Entry(struct.pack("=9i", *matrix))
+    other = SimpleNamespace(type=SimpleNamespace(name="SEI_UNREGISTERED"))
+    as_mapping = SimpleNamespace(side_data={"SEI": other, "DISPLAYMATRIX": entry})
+    as_list = SimpleNamespace(side_data=[other, entry])
+    for frame in (as_mapping, as_list):
+        assert [e for e in video._side_data_entries(frame) if e is entry] == [entry]
+    assert video._side_data_entries(SimpleNamespace(side_data=None)) == []
