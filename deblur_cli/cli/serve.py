@@ -52,7 +52,7 @@ def serve_cmd(
         application = None
         try:
             deblurrer = load(locate(inference))
-            application = create_app(deblurrer, options, on_served=_print_served)
+            application = create_app(deblurrer, options, on_served=_print_served, loader=_loader(inference))
             if not bound_to_loopback(sock):  # 127.1, ::1, localhost: only this machine
                 console.print(
                     f"[bold yellow]warning:[/] listening on {printable(host)}: the server has no authentication; "
@@ -77,6 +77,21 @@ def serve_cmd(
             if application is not None:
                 close(application)  # its uploads folder too, even when Ctrl-C came before it ran
             sock.close()
+
+
+def _loader(inference: InferenceOptions):
+    """Builds the runner of another choice a page or client makes (serve.choices): these
+    options with that method and those registered weights, found on this machine (the server
+    offers only weights it has: nothing is downloaded), loaded without a spinner."""
+
+    def load_choice(method: str, weights: str | None):
+        from dataclasses import replace
+
+        from deblur_cli.api import Deblurrer
+
+        return Deblurrer.from_options(replace(inference, method=method, weights=weights).located())
+
+    return load_choice
 
 
 def _print_served(served) -> None:

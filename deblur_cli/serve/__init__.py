@@ -5,6 +5,10 @@ What it holds:
 - :mod:`~deblur_cli.serve.app`: the Starlette application (the page, its static files,
   ``/api/deblur``, ``/api/score``, ``/api/preview``, ``/api/jobs/TOKEN``, ``/api/health``),
   :class:`ServeOptions` and the one place where a failure becomes a JSON error and status.
+- :mod:`~deblur_cli.serve.page`: the page's fixed list of files, read once, and its
+  Content-Security-Policy.
+- :mod:`~deblur_cli.serve.choices`: the weights and methods a request may choose (fields
+  ``weights``, ``method``), from the registries, and the runner built for each choice.
 - :mod:`~deblur_cli.serve.guard`: who may talk to the server, from the request's headers:
   the ``Host`` must name this server (DNS rebinding), the API refuses other sites' pages.
 - :mod:`~deblur_cli.serve.uploads`: the multipart body, streamed, counted and refused early

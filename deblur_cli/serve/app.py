@@ -4,12 +4,15 @@ Routes::
 
     GET  /                  the page (static/index.html)
     GET  /static/NAME       the page's script, style and icon (a fixed list; nothing else)
-    POST /api/deblur        multipart field 'file' -> the deblurred image, same format
+    POST /api/deblur        multipart field 'file' -> the deblurred image, same format; optional
+                            fields 'weights' and 'method' choose among /api/health's "choices"
     POST /api/score         multipart field 'file' -> {"score", "blurry", "verdict", ...}
     POST /api/preview       multipart field 'file' -> an 8-bit PNG (browsers without TIFF)
-    GET  /api/jobs/TOKEN    where the request sent with header X-Deblur-Job: TOKEN stands
+    GET  /api/jobs/TOKEN    where the request sent with header X-Deblur-Job: TOKEN stands: waiting
+                            (ahead), loading (weights), running (done, total tiles, seconds)
     GET  /api/health        version, weights name and sha256, device, precision, limits, and
-                            the places of both queues: {"queue": {"deblur": {...}, "score": {...}}}
+                            the places of both queues: {"queue": {"deblur": {...}, "score": {...}}},
+                            what a request may choose: {"choices": {"weights": [...], "methods": [...]}}
 
 Every refusal is JSON ``{"error": "<one line>"}``: 400 not an image, corrupt or a malformed
 request, or a Host header that does not name this server; 403 a request to the API from
@@ -31,7 +34,6 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
@@ -44,27 +46,16 @@ from starlette.routing import Route
 
 from deblur_cli import __version__
 from deblur_cli.errors import DeblurError
-from deblur_cli.files import formats
 from deblur_cli.quality.score import DEFAULT_THRESHOLD, check_threshold
 from deblur_cli.serve import images
+from deblur_cli.serve.choices import Choice, Choices, Loader
 from deblur_cli.serve.guard import Guard, HostRule
 from deblur_cli.serve.jobs import Cancelled, Job, QueueFull, WorkQueue
+from deblur_cli.serve.page import Page
 from deblur_cli.serve.uploads import ServeError, check_declared_length, read_upload
 
 log = logging.getLogger("deblur_cli.serve")
 
-#: The page's files: name -> media type. Only these are served; nothing else is looked up.
-STATIC_FILES = {
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "style.css": "text/css; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
-}
-#: The page loads nothing from elsewhere (it works offline); the browser is told so.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -103,17 +94,14 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": " ".join(str(message).split()) or "error"}, status_code=status)
 
 
-def _static(name: str) -> bytes:
-    data = (resources.files("deblur_cli.serve") / "static" / name).read_bytes()
-    # The file picker offers what deblur reads, from the format records (deblur_cli.files.formats).
-    return data.replace(b"{{accept}}", formats.accept_attribute().encode()) if name == "index.html" else data
-
-
 class _Server:
     """The endpoints, sharing the deblurrer, the queues and the jobs the page polls."""
 
-    def __init__(self, deblurrer: Any, options: ServeOptions, on_served: Callable[[Served], None] | None) -> None:
+    def __init__(
+        self, deblurrer: Any, options: ServeOptions, on_served: Callable[[Served], None] | None, loader: Loader | None
+    ) -> None:
         self.deblurrer = deblurrer
+        self.choices = Choices(deblurrer, loader)
         self.options = options
         self.max_pixels = images.resolve_max_pixels(options.max_pixels)
         self.uploads = images.uploads_folder()  # in the user cache; removed by close()
@@ -121,30 +109,12 @@ class _Server:
         self.light = WorkQueue(options.queue_size, "deblur-serve-score")
         self.jobs: dict[str, tuple[WorkQueue, Job]] = {}  # X-Deblur-Job token -> its queue and job
         self.on_served = on_served
-        self.files = {name: _static(name) for name in STATIC_FILES}  # read once; small
         info = getattr(deblurrer, "weights_info", None)
         entry = getattr(info, "entry", None)
         self.weights = {
             "name": entry.name if entry is not None else (info.path.name if info is not None else None),
             "sha256": info.sha256 if info is not None else None,
         }
-
-    # ---- page ----------------------------------------------------------------------------
-
-    async def page(self, request: Request) -> Response:
-        return self._file("index.html")
-
-    async def static(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in STATIC_FILES or name == "index.html":
-            return _error(404, "not found")
-        return self._file(name)
-
-    def _file(self, name: str) -> Response:
-        headers = {"Cache-Control": "no-cache"}
-        if name == "index.html":
-            headers["Content-Security-Policy"] = CSP
-        return Response(self.files[name], media_type=STATIC_FILES[name], headers=headers)
 
     # ---- API -----------------------------------------------------------------------------
 
@@ -158,6 +128,7 @@ class _Server:
             "max_upload_mb": self.options.max_upload_mb,
             "max_pixels": self.max_pixels,
             "queue": {"deblur": _places(self.heavy), "score": _places(self.light)},
+            "choices": self.choices.offered(),
         })
 
     async def job(self, request: Request) -> Response:
@@ -170,22 +141,26 @@ class _Server:
         body: dict[str, object] = {"state": job.state}
         if job.state == "waiting":
             body["ahead"] = queue.ahead(job)
-        elif job.state == "running":
-            body.update(done=job.done, total=job.total)
+        elif job.state == "loading":
+            body["weights"] = job.loading
+        elif job.state == "running":  # seconds: how long it has run, for the page's time left
+            body.update(done=job.done, total=job.total, seconds=round(time.monotonic() - job.started, 2))
         return JSONResponse(body)
 
     async def deblur(self, request: Request) -> Response:
-        result = await self._image_request(
-            request, self.heavy, lambda p, job: images.deblur(p, self.deblurrer, job, self.options.quality)
-        )
-        if isinstance(result, Response):
-            return result
+        answer = await self._image_request(request, self.heavy, self._deblur, choose=True)
+        if isinstance(answer, Response):
+            return answer
+        result, choice = answer
         headers = {
             "Content-Disposition": _attachment(result.filename),
             "X-Blur-Score-Before": f"{result.score_before:.4f}",
             "X-Blur-Score-After": f"{result.score_after:.4f}",
             "X-Image-Size": f"{result.width}x{result.height}",
+            "X-Deblur-Method": choice.method,
         }
+        if choice.weights is not None:
+            headers["X-Deblur-Weights"] = choice.weights.encode("ascii", "replace").decode("ascii")
         if result.notes:
             headers["X-Deblur-Notes"] = "; ".join(result.notes).encode("ascii", "replace").decode("ascii")
         self._served(request, 200, f"{result.filename} {result.width}x{result.height}, blur {result.score_before:.3f} -> {result.score_after:.3f}")
@@ -210,11 +185,20 @@ class _Server:
             return result
         return Response(result, media_type="image/png")
 
+    def _deblur(self, prepared: images.Prepared, job: Job, choice: Choice) -> tuple[images.Deblurred, Choice]:
+        """On the worker thread: the runner of the request's choice (loaded first if need be), then the work."""
+        runner = self.choices.runner(choice, loading=lambda: job.load(choice.weights or choice.method))
+        if job.state == "loading":
+            job.run_now()
+        return images.deblur(prepared, runner, job, self.options.quality), choice
+
     # ---- one image request -----------------------------------------------------------------
 
-    async def _image_request(self, request: Request, queue: WorkQueue, work: Callable[[images.Prepared, Job], Any]) -> Any:
+    async def _image_request(self, request: Request, queue: WorkQueue, work: Callable[..., Any], choose: bool = False) -> Any:
         """Reserve a place, read the upload, check its header, wait for the worker, run ``work``.
 
+        ``choose``: the request may choose weights and method (multipart fields, checked once
+        the upload is read, before it waits); ``work`` then takes ``choice=`` too.
         Returns the work's result, or a Response (an error, or an empty one for a client that left).
         """
         token = request.headers.get("x-deblur-job")
@@ -239,6 +223,8 @@ class _Server:
                 )
             except ClientDisconnect:
                 return Response(status_code=499)  # nobody is listening any more
+            if choose:
+                work = functools.partial(work, choice=self.choices.pick(upload.fields))
             prepared = await run_in_threadpool(images.prepare, upload, self.max_pixels, self.uploads)
             del upload
             run = asyncio.ensure_future(queue.run(job, functools.partial(work, prepared), prepared.cleanup))
@@ -323,20 +309,26 @@ async def _internal(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    deblurrer: Any, options: ServeOptions = ServeOptions(), on_served: Callable[[Served], None] | None = None
+    deblurrer: Any,
+    options: ServeOptions = ServeOptions(),
+    on_served: Callable[[Served], None] | None = None,
+    loader: Loader | None = None,
 ) -> Starlette:
     """The ASGI application around a loaded :class:`deblur_cli.Deblurrer`.
 
+    ``loader(method, weights)`` builds the runner of another choice a request makes
+    (:mod:`deblur_cli.serve.choices`); None: the one ``deblurrer`` serves every request.
     ``app.state.server`` holds the queues (``close()`` them when the server stops).
     """
     from starlette.middleware import Middleware
 
-    server = _Server(deblurrer, options, on_served)
+    server = _Server(deblurrer, options, on_served, loader)
+    page = Page()
     rule = HostRule.for_host(options.host)
     g = functools.partial(_guarded, server)
     routes = [
-        Route("/", g(server.page), methods=["GET", "HEAD"]),
-        Route("/static/{name}", g(server.static), methods=["GET", "HEAD"]),
+        Route("/", g(page.page), methods=["GET", "HEAD"]),
+        Route("/static/{name}", g(page.static), methods=["GET", "HEAD"]),
         Route("/api/health", g(server.health), methods=["GET"]),
         Route("/api/jobs/{token}", g(server.job), methods=["GET"]),
         Route("/api/deblur", g(server.deblur), methods=["POST"]),
@@ -367,4 +359,4 @@ def cancel_all(app: Starlette) -> None:
     server.light.cancel_all()
 
 
-__all__ = ["CSP", "STATIC_FILES", "ServeOptions", "Served", "cancel_all", "close", "create_app"]
+__all__ = ["ServeOptions", "Served", "cancel_all", "close", "create_app"]

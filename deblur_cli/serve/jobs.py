@@ -7,7 +7,8 @@ network pass already uses every core, or most of a GPU's memory), memory is boun
 ``size`` uploads, and everyone else waits in order.
 
 A :class:`Job` is what the page polls (``GET /api/jobs/{token}``): where it stands in the
-queue, then how many tiles of how many are done. Cancelling a job (its client went away, or
+queue, then (after loading other weights, if it asked for them) how many tiles of how many
+are done and for how long it has run, from which the page estimates the time left. Cancelling a job (its client went away, or
 the server is stopping) skips it if it has not started, and stops it at the next tile if it
 has: the progress callback raises :class:`Cancelled` inside the engine's loop.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,13 +36,25 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """One request's place in a queue: ``state`` is uploading, waiting, running or done."""
+    """One request's place in a queue: ``state`` is uploading, waiting, loading (other weights
+    for it: ``loading`` names them), running (since ``started``, monotonic seconds) or done."""
 
     token: str | None = None
     state: str = "uploading"
     done: int = 0
     total: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    started: float = 0.0
+    loading: str | None = None
+
+    def run_now(self) -> None:
+        """The work starts (or starts again after loading): progress and time count from here."""
+        self.state, self.loading, self.started = "running", None, time.monotonic()
+        self.done = self.total = 0
+
+    def load(self, what: str) -> None:
+        """The work waits for ``what`` (weights) to load first."""
+        self.state, self.loading = "loading", what
 
     def progress(self, done: int, total: int) -> None:
         """The engine's progress callback (tiles done of total); stops a cancelled job."""
@@ -135,7 +149,7 @@ class WorkQueue:
     def _call(job: Job, work: Callable[[Job], T], cleanup: Callable[[], Any] | None) -> T:
         try:
             job.check()  # cancelled while it waited: skip, and it costs nothing
-            job.state = "running"
+            job.run_now()
             return work(job)
         finally:
             if cleanup is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -24,6 +24,10 @@ FIELD = "file"
 HOW_TO_SEND = "send the image as multipart/form-data in the field 'file' (curl -F file=@photo.jpg)"
 #: Seconds without a byte of the body before an upload counts as stalled (408).
 IDLE_TIMEOUT = 60.0
+#: Text fields kept besides the file (what the client chooses; see serve.choices), and their
+#: longest value in bytes. Other fields are read past and dropped.
+TEXT_FIELDS = ("weights", "method")
+MAX_TEXT_FIELD = 200
 #: Part headers are few and short; more is a hostile or broken client.
 _MAX_PART_HEADER = 4096
 
@@ -39,11 +43,13 @@ class ServeError(Exception):
 
 @dataclass(frozen=True)
 class Upload:
-    """The uploaded file: its bytes, and the name and type the client gave it (untrusted)."""
+    """The uploaded file: its bytes, and the name and type the client gave it (untrusted);
+    ``fields``: the :data:`TEXT_FIELDS` the form carried (untrusted, checked by their user)."""
 
     data: bytes
     filename: str
     content_type: str
+    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 def too_big(limit: int) -> ServeError:
@@ -86,6 +92,9 @@ class _Collector:
         self._field = bytearray()
         self._value = bytearray()
         self._keep = False
+        self.fields: dict[str, str] = {}
+        self._text: bytearray | None = None  # the value of the text field being read
+        self._text_name = ""
 
     def callbacks(self) -> dict:
         return {
@@ -95,6 +104,7 @@ class _Collector:
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
         }
 
     @staticmethod
@@ -104,7 +114,7 @@ class _Collector:
         buffer += data
 
     def _begin(self) -> None:
-        self._headers, self._keep = {}, False
+        self._headers, self._keep, self._text = {}, False, None
 
     def _header_end(self) -> None:
         self._headers[bytes(self._field).lower()] = bytes(self._value)
@@ -113,7 +123,13 @@ class _Collector:
 
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if params.get(b"name", b"").decode("utf-8", "replace") != FIELD:
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name in TEXT_FIELDS:
+            if name in self.fields:
+                raise ServeError(400, f"the field '{name}' came more than once")
+            self._text, self._text_name = bytearray(), name
+            return
+        if name != FIELD:
             return
         self.files += 1
         if self.files > 1:
@@ -125,6 +141,15 @@ class _Collector:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._keep:
             self.data += data[start:end]
+        elif self._text is not None:
+            self._text += data[start:end]
+            if len(self._text) > MAX_TEXT_FIELD:
+                raise ServeError(400, f"the field '{self._text_name}' is longer than {MAX_TEXT_FIELD} bytes")
+
+    def _part_end(self) -> None:
+        if self._text is not None:
+            self.fields[self._text_name] = self._text.decode("utf-8", "replace").strip()
+            self._text = None
 
 
 async def read_upload(
@@ -167,7 +192,7 @@ async def read_upload(
         raise ServeError(400, f"no field '{FIELD}' in the upload; {HOW_TO_SEND}")
     if not collector.data:
         raise ServeError(400, "the uploaded file is empty (0 bytes)")
-    return Upload(bytes(collector.data), collector.filename, collector.content_type)
+    return Upload(bytes(collector.data), collector.filename, collector.content_type, dict(collector.fields))
 
 
 def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
@@ -183,4 +208,4 @@ def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
         raise ServeError(400, f"the multipart body is malformed; {HOW_TO_SEND}") from None
 
 
-__all__ = ["FIELD", "ServeError", "Upload", "boundary_of", "check_declared_length", "read_upload", "too_big"]
+__all__ = ["FIELD", "MAX_TEXT_FIELD", "TEXT_FIELDS", "ServeError", "Upload", "boundary_of", "check_declared_length", "read_upload", "too_big"]

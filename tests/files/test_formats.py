@@ -66,8 +66,8 @@ def test_the_tables_come_from_the_records():
 
 
 def test_the_page_accepts_what_deblur_reads():
-    from deblur_cli.serve.app import _static
+    from deblur_cli.serve.page import Page
 
-    page = _static("index.html").decode()
+    page = Page().files["index.html"].decode()
     accept = re.search(r'<input id="pick" type="file" accept="([^"]*)"', page).group(1)
     assert set(accept.split(",")) == {f.mime for f in FORMATS if f.read} | set(image_io.SUPPORTED_SUFFIXES)

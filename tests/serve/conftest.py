@@ -83,9 +83,12 @@ class ServerProcess:
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.session.get(self.url + path.lstrip("/"), timeout=60, **kwargs)
 
-    def post(self, path: str, data: bytes | None = None, name: str = "photo.png", **kwargs) -> requests.Response:
+    def post(self, path: str, data: bytes | None = None, name: str = "photo.png", fields: dict | None = None,
+             **kwargs) -> requests.Response:
         if data is not None:
             kwargs["files"] = {"file": (name, data)}
+        if fields is not None:
+            kwargs["data"] = fields
         return self.session.post(self.url + path.lstrip("/"), timeout=120, **kwargs)
 
     def healthy(self) -> dict:

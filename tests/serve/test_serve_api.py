@@ -191,6 +191,31 @@ def test_eight_concurrent_uploads_are_all_answered_with_their_own_result(server)
     assert server.healthy()["queue"]["deblur"]["taken"] == 0
 
 
+def test_weights_are_chosen_per_request_among_those_offered(server):
+    """Issue 27 item 16: registered weights on this machine may be chosen per request (field
+    'weights'); nothing else: no path, no URL, no unknown name (nothing is ever downloaded)."""
+    offered = server.healthy()["choices"]
+    assert offered["weights"][0] == "tiny.safetensors" and {"lite", "k3"} <= set(offered["weights"])
+    assert offered["methods"] == ["network"]
+    data = images.png(40, 32, seed=41)
+    default = server.post("api/deblur", data)
+    assert default.headers["x-deblur-weights"] == "tiny.safetensors" and default.headers["x-deblur-method"] == "network"
+    lite = server.post("api/deblur", data, fields={"weights": "lite"})
+    assert lite.status_code == 200 and lite.headers["x-deblur-weights"] == "lite"
+    assert lite.content != default.content
+    assert server.post("api/deblur", data, fields={"weights": "tiny.safetensors", "method": "network"}).content == default.content
+    for bad in ("/etc/passwd", "../weights/lite.safetensors", "https://example.com/w.safetensors", "nope", "LITE"):
+        r = server.post("api/deblur", data, fields={"weights": bad})
+        assert r.status_code == 400 and "not offered" in _error(r) and "lite" in _error(r), bad
+    r = server.post("api/deblur", data, fields={"weights": "x" * 300})
+    assert r.status_code == 400 and "longer than" in _error(r)
+    r = server.post("api/deblur", data, fields={"method": "kernel"})
+    assert r.status_code == 400 and "unknown method" in _error(r)
+    r = server.session.post(server.url + "api/deblur", files=[("weights", (None, "lite")), ("weights", (None, "k3")), ("file", ("p.png", data))], timeout=60)
+    assert r.status_code == 400 and "more than once" in _error(r)
+    assert server.healthy()["queue"]["deblur"]["taken"] == 0
+
+
 # ----------------------------------------------------------------------------- score
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import shutil
+import threading
 import time
 
 import pytest
@@ -225,7 +227,7 @@ def test_screenshot_for_the_readme(browser, tmp_path):
 
     server = ServerProcess(["--device", "cpu"], tmp_path / "tmp")
     try:
-        browser.set_window_size(900, 930)
+        browser.set_window_size(900, 1010)
         _open(browser, server)
         _drop(browser, (SAMPLE.read_bytes(), "blurry.jpg", "image/jpeg"))
         assert _finished(browser, 1) == ["done"]
@@ -284,3 +286,217 @@ def test_another_sites_page_cannot_make_the_server_work(browser, server):
         evil.server_close()
     assert sorted(line.split()[:3] for line in lines()) == [["403", "POST", "/api/deblur"], ["403", "POST", "/api/score"]]
     assert all("cross-origin" in line for line in lines())
+
+
+class StepStandIn:
+    """A method stand-in whose tiles the test completes one by one (``step``), or all at once
+    (``finish``); it reports progress as the engine does and records cancellations."""
+
+    device = "cpu"
+    precision = "fp32"
+    weights_info = None
+
+    def __init__(self) -> None:
+        self.total = 1
+        self.started: list[int] = []
+        self.cancelled: list[int] = []
+        self._steps = threading.Semaphore(0)
+        self._finish = threading.Event()
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._steps.release()
+
+    def finish(self) -> None:
+        self._finish.set()
+
+    def run(self, rgb, progress=None):
+        from deblur_cli.serve.jobs import Cancelled
+
+        self._finish.clear()
+        self.started.append(rgb.shape[1])
+        done, total = 0, self.total
+        try:
+            progress(done, total)
+            while done < total and not self._finish.is_set():
+                if self._steps.acquire(timeout=0.02):
+                    done += 1
+                progress(done, total)  # a cancelled job raises here, as in the engine
+        except Cancelled:
+            self.cancelled.append(rgb.shape[1])
+            raise
+        return 1.0 - rgb
+
+
+@pytest.fixture
+def make_page_server(tmp_path, monkeypatch):
+    """The page and API over a stand-in method (uvicorn in a thread, as tests/serve/test_serve_queue.py)."""
+    from tests.serve.test_serve_queue import ThreadServer
+
+    made = []
+
+    def make(standin, loader=None):
+        (tmp_path / "tmp").mkdir(exist_ok=True)
+        made.append(ThreadServer(standin, tmp_path / "tmp", monkeypatch, loader))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+# ----------------------------------------------------------------------------- issue 27 item 16
+
+
+def _click(driver, element) -> None:
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def _rendered_width(driver, element) -> float:
+    return driver.execute_script("return arguments[0].getBoundingClientRect().width", element)
+
+
+def test_the_view_shows_the_photo_at_100_and_200_percent(browser, server):
+    """Deblurring is judged at full size: 100 % is one photo pixel per screen pixel, in a frame
+    that scrolls; 200 % doubles it; Fit goes back; the divider works at every size."""
+    from selenium.webdriver.common.keys import Keys
+
+    browser.set_window_size(700, 900)
+    _open(browser, server)
+    wide = images.encode(Image.fromarray(images.photo_array(1000, 600, seed=21)), "JPEG", quality=90)
+    _drop(browser, (wide, "wide.jpg", "image/jpeg"))  # under the test server's 1 MB
+    assert _finished(browser, 1) == ["done"]
+    card = browser.find_element("css selector", ".card")
+    after, viewport = card.find_element("css selector", ".after"), card.find_element("css selector", ".viewport")
+    ratio = browser.execute_script("return window.devicePixelRatio")
+    fit = _rendered_width(browser, after)
+    assert fit < 700  # fitted into the page
+    buttons = {b.text: b for b in card.find_elements("css selector", ".zoom button")}
+    assert set(buttons) == {"Fit", "100 %", "200 %"} and buttons["Fit"].get_attribute("aria-pressed") == "true"
+    _click(browser, buttons["100 %"])
+    assert abs(_rendered_width(browser, after) - 1000 / ratio) < 1
+    assert buttons["100 %"].get_attribute("aria-pressed") == "true"
+    scroll = browser.execute_script("return [arguments[0].scrollWidth, arguments[0].clientWidth, arguments[0].scrollLeft]", viewport)
+    assert scroll[0] > scroll[1] and scroll[2] > 0  # it scrolls, and starts at the middle
+    compare = card.find_element("css selector", ".compare")
+    compare.send_keys(Keys.ARROW_LEFT)
+    assert int(compare.get_attribute("aria-valuenow")) == 48
+    before_width = browser.execute_script("return arguments[0].querySelector('.before').getBoundingClientRect().width", compare)
+    assert abs(before_width - 1000 / ratio) < 1  # the original is shown at the same size
+    _click(browser, buttons["200 %"])
+    assert abs(_rendered_width(browser, after) - 2000 / ratio) < 1
+    _click(browser, buttons["Fit"])
+    assert abs(_rendered_width(browser, after) - fit) < 1
+    assert not _console_errors(browser)
+
+
+def test_download_all_saves_every_result_in_one_zip(browser, server):
+    import zipfile
+
+    _open(browser, server)
+    uploads = [(images.png(40, 30, seed=31), "same.png"), (images.png(36, 28, seed=32), "same.png"),
+               (images.jpeg_with_metadata(40, 24), "holiday.jpg")]
+    _drop(browser, *[(data, name, "image/png" if name.endswith("png") else "image/jpeg") for data, name in uploads])
+    assert _finished(browser, 3) == ["done"] * 3
+    button = browser.find_element("id", "download-all")
+    assert button.is_displayed() and "3" in button.text
+    _click(browser, button)
+    target = browser.downloads / "deblurred.zip"
+    _wait(browser, lambda: target.exists() and not list(browser.downloads.glob("*.crdownload")), "the ZIP is saved")
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None  # every CRC right
+        assert archive.namelist() == ["same_deblurred.png", "same_deblurred (2).png", "holiday_deblurred.jpg"]
+        for (data, name), member in zip(uploads, archive.namelist()):
+            assert archive.read(member) == server.post("api/deblur", data, name=name).content
+    assert not _console_errors(browser)
+
+
+def test_wording_time_left_and_cancel(browser, make_page_server):
+    """A photo of one tile says "deblurring…" (not "tile 0 of 1"); one of several says how
+    many tiles are done and about how long is left; Cancel stops a running photo on the
+    server (at its next tile) and takes a waiting one out before it is sent."""
+    standin = StepStandIn()
+    page = make_page_server(standin)
+    _open(browser, page)
+    _drop(browser, (images.png(20, 16, seed=1), "one.png", "image/png"))
+    standin.total = 1
+    _wait(browser, lambda: standin.started, "the first photo runs")
+    status = browser.find_elements("css selector", ".card .status-text")[0]
+    _wait(browser, lambda: status.text == "deblurring…", "the one-tile wording")
+    standin.finish()
+    assert _finished(browser, 1) == ["done"]
+    log = browser.execute_script("return window.statusLog[0]")
+    assert not any("0 of 1" in text or "tile 0" in text for text in log), log
+
+    standin.total = 10
+    _drop(browser, (images.png(30, 16, seed=2), "long.png", "image/png"), (images.png(31, 16, seed=3), "next.png", "image/png"))
+    _wait(browser, lambda: len(standin.started) == 2, "the second photo runs")
+    standin.step(3)
+    card = browser.find_elements("css selector", ".card")[1]
+    _wait(browser, lambda: re.fullmatch(r"deblurring: 3 of 10 tiles done · (about \d+ (s|min) left|a few seconds left)",
+                                        card.find_element("css selector", ".status-text").text), "the time left")
+    waiting = browser.find_elements("css selector", ".card")[2]
+    _click(browser, waiting.find_element("css selector", ".cancel"))
+    assert waiting.get_attribute("data-state") == "cancelled"
+    _click(browser, card.find_element("css selector", ".cancel"))
+    _wait(browser, lambda: standin.cancelled == [30], "the running photo stopped on the server")
+    _wait(browser, lambda: card.get_attribute("data-state") == "cancelled", "the card says cancelled")
+    assert standin.started == [20, 30]  # the waiting one was never sent
+    _wait(browser, lambda: page.health()["queue"]["deblur"]["taken"] == 0, "the place is free")
+    assert not card.find_element("css selector", ".cancel").is_displayed()
+    assert not _console_errors(browser)
+
+
+def test_a_choice_of_weights(browser, server):
+    """The page offers the server's weights and the registered ones on this machine; a photo
+    added after choosing others is deblurred with them (the answer names them)."""
+    from selenium.webdriver.support.select import Select
+
+    _open(browser, server)
+    offered = server.healthy()["choices"]
+    choice = Select(browser.find_element("id", "weights"))
+    assert [o.text for o in choice.options] == offered["weights"]
+    assert offered["weights"][0] == "tiny.safetensors" and "lite" in offered["weights"]
+    assert not browser.find_element("id", "method-choice").is_displayed()  # one method: nothing to choose
+    choice.select_by_visible_text("lite")
+    data = images.png(40, 32, seed=41)
+    _drop(browser, (data, "pick.png", "image/png"))
+    assert _finished(browser, 1) == ["done"]
+    card = browser.find_element("css selector", ".card")
+    assert "weights lite" in card.find_element("css selector", ".scores").text
+    _click(browser, card.find_element("css selector", "a.download"))
+    target = browser.downloads / "pick_deblurred.png"
+    _wait(browser, lambda: target.exists() and not list(browser.downloads.glob("*.crdownload")), "the download is saved")
+    lite = server.post("api/deblur", data, name="pick.png", fields={"weights": "lite"})
+    assert lite.headers["x-deblur-weights"] == "lite" and target.read_bytes() == lite.content
+    assert target.read_bytes() != server.post("api/deblur", data, name="pick.png").content
+
+
+def test_the_form_carries_a_method_when_the_server_offers_several(browser, make_page_server, monkeypatch):
+    """The method list is the server's (its registry): with one method the page shows no
+    choice; with two it offers both, and a photo added after choosing one without weights
+    is sent with that method and no weights."""
+    from deblur_cli.methods import registry
+    from selenium.webdriver.support.select import Select
+    from tests.serve.test_serve_queue import StandIn
+
+    registry.names()  # the real methods first
+    sketch = registry.Method(name="sketch", help="a stand-in method of this test", create=lambda options: None)
+    monkeypatch.setitem(registry._REGISTRY, "sketch", sketch)
+    asked: list[tuple[str, str | None]] = []
+
+    def loader(method, weights):
+        asked.append((method, weights))
+        return StandIn()
+
+    page = make_page_server(StandIn(), loader)
+    _open(browser, page)
+    method = Select(browser.find_element("id", "method"))
+    assert [o.text for o in method.options] == ["network", "sketch"]
+    assert browser.find_element("id", "method-choice").is_displayed()
+    method.select_by_visible_text("sketch")
+    assert not browser.find_element("id", "weights").is_enabled()  # sketch takes no weights
+    _drop(browser, (images.png(24, 16, seed=5), "m.png", "image/png"))
+    assert _finished(browser, 1) == ["done"]
+    assert asked == [("sketch", None)]

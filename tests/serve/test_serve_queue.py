@@ -62,13 +62,13 @@ class StandIn:
 
 
 class ThreadServer:
-    def __init__(self, standin: StandIn, tmp: Path, monkeypatch, **options) -> None:
+    def __init__(self, standin: StandIn, tmp: Path, monkeypatch, loader=None, **options) -> None:
         monkeypatch.setenv("TMPDIR", str(tmp))
         import tempfile
 
         monkeypatch.setattr(tempfile, "tempdir", str(tmp))
         self.tmp = tmp
-        self.app = create_app(standin, ServeOptions(**options))
+        self.app = create_app(standin, ServeOptions(**options), loader=loader)
         self.sock = listen("127.0.0.1", 0)
         self.url = page_url(self.sock)
         self.server = uvicorn.Server(uvicorn.Config(self.app, http="h11", lifespan="off", log_level="critical"))
@@ -105,8 +105,8 @@ class ThreadServer:
 def make_server(tmp_path, monkeypatch):
     made: list[ThreadServer] = []
 
-    def make(standin: StandIn, **options) -> ThreadServer:
-        made.append(ThreadServer(standin, tmp_path / f"tmp{len(made)}", monkeypatch, **options))
+    def make(standin: StandIn, loader=None, **options) -> ThreadServer:
+        made.append(ThreadServer(standin, tmp_path / f"tmp{len(made)}", monkeypatch, loader, **options))
         made[-1].tmp.mkdir()
         return made[-1]
 
@@ -137,6 +137,7 @@ def test_requests_run_one_at_a_time_in_arrival_order(make_server):
             )
         states = [requests.get(server.url + f"api/jobs/{t}", timeout=30).json() for t in tokens]
         assert states[0]["state"] == "running" and states[0]["total"] == 10
+        assert states[0]["seconds"] >= 0  # how long it has run: the page's time left comes from it
         assert [s.get("ahead") for s in states[1:]] == [1, 2, 3]
         assert server.health()["queue"]["deblur"] == {"size": 16, "taken": 4, "waiting": 3}
         standin.release.set()
@@ -192,3 +193,42 @@ def test_stopping_cancels_waiting_and_running_work(make_server):
     assert standin.started == [30] and standin.cancelled == [30]  # the second never ran
     late = _post(server.url, 20)  # and nothing new is taken
     assert late.status_code == 503 and late.json() == {"error": "the server is stopping"}
+
+
+def test_other_weights_load_on_the_worker_while_the_job_says_so(make_server):
+    """A request for other registered weights: its job is "loading" them (the page says so)
+    while the loader runs on the worker thread; the runner is kept for the next request of
+    the same choice, and let go for another (issue 27 item 16)."""
+    loaded: list[tuple[str, str | None]] = []
+    release = threading.Event()
+    others: dict[str | None, StandIn] = {}
+
+    def loader(method: str, weights: str | None) -> StandIn:
+        loaded.append((method, weights))
+        assert release.wait(30)
+        others[weights] = StandIn()
+        return others[weights]
+
+    server = make_server(StandIn(), loader=loader)
+    offered = server.health()["choices"]
+    assert offered["methods"] == ["network"] and "lite" in offered["weights"] and "k3" in offered["weights"]
+
+    def post(weights: str, token: str) -> requests.Response:
+        files = {"file": ("w.png", images.png(20, 16))}
+        return requests.post(server.url + "api/deblur", files=files, data={"weights": weights},
+                             headers={"X-Deblur-Job": token}, timeout=60)
+
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(post, "lite", "loading-test-1")
+        server.wait_until(
+            lambda: requests.get(server.url + "api/jobs/loading-test-1", timeout=30).json() == {"state": "loading", "weights": "lite"},
+            "the job says it loads lite",
+        )
+        release.set()
+        first = answer.result()
+    assert first.status_code == 200 and first.headers["x-deblur-weights"] == "lite"
+    assert others["lite"].started == [20]
+    assert post("lite", "loading-test-2").status_code == 200 and loaded == [("network", "lite")]  # kept
+    assert post("k3", "loading-test-3").headers["x-deblur-weights"] == "k3"
+    assert loaded == [("network", "lite"), ("network", "k3")]
+    assert post("lite", "loading-test-4").status_code == 200 and len(loaded) == 3  # one other runner at a time
