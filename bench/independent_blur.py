@@ -40,9 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
-
 import valsets
+from PIL import Image, ImageDraw
 
 EXTENT_CLASSES: dict[str, tuple[float, float]] = {"mild": (2.4, 7.2), "medium": (7.2, 14.4), "strong": (14.4, 24.0)}
 REFERENCE_EXTENT_PX = 24.0  # extent at "strength 1", as the project's synthesis defaults

@@ -1,4 +1,4 @@
-"""Plot PSNR gain against CPU-hours from training runs' log.jsonl (issue 10, part 3).
+"""Plot PSNR gain against CPU-hours from training runs' log.jsonl.
 
     python bench/learning_curve.py /work/runs/lite-long --out docs/images/learning_curve.png
     python bench/learning_curve.py RUN_A RUN_B --label lite --label k3 --out /tmp/curves.png
@@ -11,13 +11,13 @@ earlier line's; other lines (training-loss lines, torn last lines of a running j
 A run that was resumed may log a step twice: the later line wins. Gain = psnr - input_psnr (dB).
 Colour = run, line style = set (solid: ``val``; dashed: other sets). Drawn with Pillow only.
 It also prints each curve's last gain and its slope over the last two CPU-hours
-(dB per CPU-hour), the stopping rule of issue 10.
+(dB per CPU-hour), the stopping rule.
 
 Weights are trained in stages (each run ``--init`` from the one before) and each run's log
 restarts at 0 CPU-hours. ``--chain`` puts the runs end to end (run k starts where run k-1's
 last point ended) and ``--history bench/data/weights_lineage.tsv`` adds the stages whose logs
 are gone (columns ``stage``, ``cpu_hours``, ``set``, ``gain_db``, cumulative hours), so the x
-axis is the total CPU time spent on the weights since training began (issue 18, part 4):
+axis is the total CPU time spent on the weights since training began:
 
     python bench/learning_curve.py RUN1 RUN2 --chain --history bench/data/weights_lineage.tsv
 """

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 import valsets
+
 from deblur_cli.synthesis import SynthesisConfig, config_for_class, sample_strength, synthesize
 
 

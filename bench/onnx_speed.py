@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from deblur_cli.methods import InferenceOptions
-
 from deblur_cli.network.engine import Engine
 from deblur_cli.quality.metrics import psnr
 from deblur_cli.tools.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, require, sample_image

@@ -80,7 +80,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -590,7 +590,7 @@ def write(items: list[dict], out_dir: Path, manifest: Path) -> list[dict]:
                      "package": it["pkg"].name, "version": it["pkg"].version,
                      "licence": it["licence"], "copyright": it["copyright"],
                      "original_path": "/" + it["path"],
-                     "original_size": "%dx%d" % it["size"], "stored_size": "%dx%d" % it["stored"].size,
+                     "original_size": "{}x{}".format(*it["size"]), "stored_size": "{}x{}".format(*it["stored"].size),
                      "flat": f"{st['flat']:.4f}", "colours": str(st["colours"]),
                      "noise": f"{st['noise']:.2f}", "detail": f"{st['detail']:.2f}"})
     rows.sort(key=lambda r: r["file"])

@@ -33,11 +33,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deblur_cli.tools.doctor import cpu_name  # noqa: E402
 from deblur_cli.methods import InferenceOptions  # noqa: E402
-from deblur_cli.network.engine import DEFAULT_OVERLAP, Engine, cpu_has_native_bf16  # noqa: E402
 from deblur_cli.network import architectures  # noqa: E402
 from deblur_cli.network.architectures import NetworkConfig  # noqa: E402
+from deblur_cli.network.engine import DEFAULT_OVERLAP, Engine, cpu_has_native_bf16  # noqa: E402
+from deblur_cli.tools.doctor import cpu_name  # noqa: E402
 
 CONFIGS = {"default": architectures.preset("paper"), **architectures.presets()}  # "default": the paper's network
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,4 +1,4 @@
-"""Milliseconds per synthesised training pair, on one thread (issue 10: keep synthesis cheap).
+"""Milliseconds per synthesised training pair, on one thread (synthesis must stay cheap next to a training step).
 
     python bench/synthesis_speed.py --crop 128 --pairs 300
     python bench/synthesis_speed.py --crop 128 --pairs 300 --set trajectory_weights=0.4,0.2,0.25,0.15

@@ -6,7 +6,7 @@
 
 CORPUS_DIR is the output of ``bench/photo_corpus.py`` (by default it builds it in
 ``~/.cache/deblur/photo_corpus``). The list (``bench/data/training_mix.tsv``, the photos of the
-long issue-18 run, docs/training.md) names each photo of the mix, where it comes from (``corpus`` or ``train``),
+long run that made the k3-v3 weights, docs/training.md) names each photo of the mix, where it comes from (``corpus`` or ``train``),
 that folder's file name and its sha256. The mix is the corpus with GCompris capped at two
 thirds of its photos (every third one in sha256 order left out, so that one package is half of
 the mix rather than 60 %), plus the photos of ``../shared/data/photos/train`` the corpus has no

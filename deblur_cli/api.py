@@ -138,9 +138,9 @@ class Deblurrer:
             from deblur_cli.files.memory import from_pil, to_pil
 
             samples, mode = from_pil(image)
-            return to_pil(self._deblur_samples(samples, progress), mode)  # type: ignore[return-value]
+            return to_pil(self._deblur_samples(samples, progress), mode)
         if isinstance(image, np.ndarray):
-            return self._deblur_samples(image, progress)  # type: ignore[return-value]
+            return self._deblur_samples(image, progress)
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
 
     __call__ = deblur

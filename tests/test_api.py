@@ -14,10 +14,10 @@ from PIL import Image
 
 import deblur_cli
 from deblur_cli import api
-from deblur_cli.methods import InferenceOptions
-from deblur_cli.network.engine import Engine
 from deblur_cli.errors import UsageError, WeightsError
 from deblur_cli.files.image_io import quantize
+from deblur_cli.methods import InferenceOptions
+from deblur_cli.network.engine import Engine
 from deblur_cli.network.model import AttentiveDeblurNet
 from deblur_cli.weights import save_weights
 from tests.conftest import TINY
@@ -103,7 +103,7 @@ def test_float_in_float_out(deblurrer: api.Deblurrer, model: AttentiveDeblurNet)
 def test_pil_images_come_back_as_pil(deblurrer: api.Deblurrer, mode: str, out_mode: str) -> None:
     base = Image.fromarray((_image(18, 26) * 255).astype(np.uint8))
     if mode == "I;16":
-        image = Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+        image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257)
     elif mode == "F":
         image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255)
     else:

@@ -11,7 +11,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-import learning_curve as lc  # noqa: E402
+import learning_curve as lc
 
 
 def _write_log(run: Path, lines: list) -> None:

@@ -1,9 +1,11 @@
 """The command line's shared parts: the app, its option types, the console, the progress
 bars and the one place where failures become a one-line message and an exit code.
 
-The commands live in :mod:`deblur_cli.cli.commands` (photos, data, doctor),
-:mod:`deblur_cli.cli.train`, :mod:`deblur_cli.cli.weights` and :mod:`deblur_cli.cli.media`
-(score, video, ONNX); each parses options, calls the library's ``plan_*``, then its
+The commands live in :mod:`deblur_cli.cli.photos` (image, batch),
+:mod:`deblur_cli.cli.commands` (attention map, evaluation, pairs, doctor),
+:mod:`deblur_cli.cli.train`, :mod:`deblur_cli.cli.weights`, :mod:`deblur_cli.cli.media`
+(score, video, ONNX) and :mod:`deblur_cli.cli.serve`, and are registered in one list in
+:mod:`deblur_cli.cli.main`; each parses options, calls the library's ``plan_*``, then its
 ``run_*``, and prints. torch is imported inside the commands only, so that
 `deblur --help` and `deblur --version` stay fast.
 """
@@ -33,10 +35,6 @@ from rich.progress import (
 )
 from typer.core import TyperCommand, TyperGroup
 
-# click's exception base: typer >= 0.29 carries its own copy of click, older typer uses
-# click itself; either way it is a base class of typer.BadParameter.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-
 from deblur_cli import __version__
 from deblur_cli.errors import (
     EXIT_FAILURES,
@@ -47,9 +45,15 @@ from deblur_cli.errors import (
     redact,
 )
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
-from deblur_cli.network.limits import MIN_TILE  # noqa: F401 - the floor --tile's help names
 from deblur_cli.progress import Progress as ProgressFn
 from deblur_cli.tools.doctor import DISTRIBUTION
+
+# click's exception base: typer >= 0.29 carries its own copy of click, older typer uses
+# click itself; either way it is a base class of typer.BadParameter.
+_ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+#: click's Context: click's own, or typer's copy of click (typer >= 0.29); typer.Context
+#: derives from it, so the overrides below take either.
+ClickContext = Any
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -60,7 +64,7 @@ class _FlagsWithoutType:
     """Help pages list flags without a value type: typer >= 0.29 shows `<bool>` for
     every flag (and for --help), which reads as if the flag took a value."""
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: ClickContext) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
@@ -71,7 +75,7 @@ class _FlagsWithoutType:
 class _Command(_FlagsWithoutType, TyperCommand):
     """A command whose help reads the same on every typer version we accept."""
 
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
         # typer >= 0.29 writes a required argument as `{input}`; write INPUT, [INPUT] if
         # optional, INPUT... if repeated, as click-based typer did.
         pieces = [self.options_metavar] if self.options_metavar else []
@@ -98,7 +102,9 @@ class _Typer(typer.Typer):
 class _ImageByDefault(_Group):
     """Treat `deblur photo.jpg ...` as `deblur image photo.jpg ...`; usage errors in one line."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(  # type: ignore[override]  # click's own arguments, passed through
+        self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
         # typer prints click's usage errors as a boxed panel of several lines (or, without
         # rich markup, as usage + hint + error); the README promises one line on stderr.
         # So parse in click's non-standalone mode and print its errors ourselves.
@@ -112,10 +118,10 @@ class _ImageByDefault(_Group):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _ClickException as e:
-            if type(e).__name__ == "NoArgsIsHelpError":  # bare `deblur`: typer has printed the help once
-                sys.exit(e.exit_code)
-            _usage_line(e)
-            sys.exit(e.exit_code)
+            code = getattr(e, "exit_code", EXIT_USAGE)
+            if type(e).__name__ != "NoArgsIsHelpError":  # bare `deblur`: typer has printed the help once
+                _usage_line(e)
+            sys.exit(code)
         except typer.Abort:
             console.print("[bold red]error:[/] aborted", soft_wrap=True)
             sys.exit(EXIT_INTERRUPTED)
@@ -124,7 +130,7 @@ class _ImageByDefault(_Group):
             sys.exit(EXIT_FAILURES)
         sys.exit(code if isinstance(code, int) else 0)
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         # Anything that is neither a command nor a root option starts an image command, so
         # options may come first too: `deblur -o sharp.jpg photo.jpg`.
         if args and args[0] not in self.commands and args[0] not in _ROOT_OPTIONS:
@@ -212,7 +218,7 @@ def handled_errors() -> Iterator[None]:
         fail("out of memory; try a smaller --tile", EXIT_RESOURCE)
     except (typer.Exit, typer.Abort, typer.BadParameter):  # typer's own exits and usage errors
         raise
-    except Exception as e:  # noqa: BLE001 - last resort: no traceback for users
+    except Exception as e:
         if os.environ.get("DEBLUR_DEBUG"):
             raise
         fail(f"internal error: {type(e).__name__}: {e} (set DEBLUR_DEBUG=1 for a traceback)", EXIT_FAILURES)

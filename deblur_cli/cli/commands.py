@@ -52,7 +52,7 @@ def attention_cmd(
         )
         from deblur_cli.weights import load_model
 
-        opts = AttentionOptions(blocks=blocks, scale=scale, colormap=colormap, raw=raw, max_side=max_side)
+        opts = AttentionOptions(blocks=tuple(blocks.split(",")), scale=scale, colormap=colormap, raw=raw, max_side=max_side)
         from deblur_cli.network.engine import set_threads
 
         plan = plan_attention(image, out_dir, opts, overwrite=overwrite, weights=inference.weights)
@@ -140,7 +140,7 @@ def make_pairs_cmd(
             raise typer.Exit(EXIT_FAILURES)
 
 
-# ----------------------------------------------------------------------------- doctor (issue 11)
+# ----------------------------------------------------------------------------- doctor
 
 
 def doctor_cmd(weights: Weights = None) -> None:

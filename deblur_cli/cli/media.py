@@ -151,7 +151,7 @@ def weights_export_onnx(
         onnx_export.check_onnx_output(out_file, overwrite)  # .onnx: never a weights file
         from deblur_cli.weights import load_model
 
-        model, _ = load_model(locate(InferenceOptions(weights=name)).weights)  # type: ignore[arg-type] - located
+        model, _ = load_model(locate(InferenceOptions(weights=name)).weights)
         with bar() as progress:
             progress.add_task(f"Exporting {printable(name)}", total=None)
             result = onnx_export.export_onnx(model, out_file, overwrite=overwrite, check=check)

@@ -8,6 +8,7 @@ it nor its web packages. Registered in :mod:`deblur_cli.cli.main`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Optional
 
 import typer
@@ -68,10 +69,8 @@ def serve_cmd(
                 f"API: POST {url}api/deblur (field 'file'); Ctrl-C stops the server",
                 soft_wrap=True,
             )
-            try:
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server stops
                 run(application, sock)
-            except KeyboardInterrupt:
-                pass
             console.print("server stopped")
         finally:
             if application is not None:

@@ -49,7 +49,7 @@ def train_cmd(
 
         set_threads(threads)
         budget = parse_duration(time_budget) if time_budget is not None else None
-        overrides = dict(
+        overrides: dict[str, Any] = dict(
             recipe=recipe, steps=steps, batch_size=batch_size, crop=crop, lr=lr, warmup_steps=warmup_steps,
             horizon=horizon, loss=loss, ema_decay=ema_decay, workers=workers, checkpoint_every=checkpoint_every,
             val_every=val_every, val_data=str(val_data) if val_data else None, blur_folder=blur_folder, seed=seed,

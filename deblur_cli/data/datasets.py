@@ -206,7 +206,7 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def subset(self, pairs: list[Pair], augment: bool | None = None) -> "PairedDataset":
+    def subset(self, pairs: list[Pair], augment: bool | None = None) -> PairedDataset:
         """The same dataset restricted to ``pairs`` (for train/validation splits)."""
         return PairedDataset(pairs, crop=self.crop, augment=self.augment if augment is None else augment)
 
@@ -278,7 +278,7 @@ class SharpFolderDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def subset(self, photos: list[Path], augment: bool | None = None) -> "SharpFolderDataset":
+    def subset(self, photos: list[Path], augment: bool | None = None) -> SharpFolderDataset:
         """The same dataset restricted to ``photos`` (for train/validation splits); own cache."""
         other = copy.copy(self)
         other.photos = list(photos)

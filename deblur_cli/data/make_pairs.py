@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deblur_cli.files import image_io
 from deblur_cli.errors import DataError, DeblurError, InputError, OutputError, UsageError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import atomic_write, make_folder, remove_stale_temps
 from deblur_cli.files.paths import check_output_folder, walk_images
 from deblur_cli.progress import Progress

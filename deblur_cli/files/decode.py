@@ -32,7 +32,6 @@ from deblur_cli.files import formats
 from deblur_cli.files.limits import MAX_PIXELS_ENV
 from deblur_cli.files.samples import scaled_wide_samples
 
-
 try:  # Pillow may be built without LittleCMS
     from PIL import ImageCms
 except ImportError:  # pragma: no cover - depends on the Pillow build
@@ -199,7 +198,7 @@ def _tile_rawmode(im: Image.Image) -> str | None:
     """The raw (file) sample layout of the first tile, e.g. ``'RGB;16B'``."""
     if not getattr(im, "tile", None):
         return None
-    args = im.tile[0][3]
+    args = im.tile[0][3]  # type: ignore[attr-defined]  # ImageFile's, checked above
     if isinstance(args, str):
         return args
     if isinstance(args, tuple) and args and isinstance(args[0], str):

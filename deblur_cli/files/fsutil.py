@@ -118,7 +118,7 @@ def atomic_path(final: Path, suffix: str | None = None, *, overwrite: bool = Fal
         raise
 
 
-def atomic_write(final: Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False) -> None:
+def atomic_write(final: Path, write: Callable[[IO[bytes]], object], *, overwrite: bool = False) -> None:
     """Write ``final`` atomically through ``write(fileobj)``; maps OS errors to OutputError."""
     try:
         with atomic_path(final, overwrite=overwrite) as tmp, open(tmp, "wb") as f:

@@ -30,8 +30,6 @@ from PIL import Image
 
 from deblur_cli.errors import OutputError, UsageError
 from deblur_cli.files import formats, ledger, metadata
-from deblur_cli.files.metadata import Extras, read_extras
-from deblur_cli.files.fsutil import atomic_path, same_file
 from deblur_cli.files.decode import (
     MAX_PIXELS_ENV,
     check_file,
@@ -48,9 +46,10 @@ from deblur_cli.files.decode import (
     show,
     stored_size,
 )
-from deblur_cli.files.limits import DEFAULT_MAX_PIXELS
 from deblur_cli.files.encode16 import WRITERS as _WRITERS_16
-
+from deblur_cli.files.fsutil import atomic_path, same_file
+from deblur_cli.files.limits import DEFAULT_MAX_PIXELS
+from deblur_cli.files.metadata import Extras, read_extras
 
 #: The suffixes deblur reads and writes (from the format records of :mod:`.formats`).
 SUPPORTED_SUFFIXES = formats.SUPPORTED_SUFFIXES

@@ -122,7 +122,7 @@ def dropped(exif: bytes | None, icc: bytes | None, extras: Extras, fmt: ImageFor
     notes = []
     for item, limit in (("exif", JPEG_MAX_EXIF), ("xmp", JPEG_MAX_XMP)):
         if item in lost and fmt.name == "JPEG" and item in fmt.holds:
-            size = len(exif if item == "exif" else extras.xmp or b"")
+            size = len((exif or b"") if item == "exif" else (extras.xmp or b""))
             notes.append(f"its {_NAMES[item]} ({size:,} bytes) is dropped: a JPEG holds at most {limit:,} bytes of it; write PNG or TIFF to keep it")
             lost.discard(item)
     if lost:

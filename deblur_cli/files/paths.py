@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur_cli.files import formats, image_io
 from deblur_cli.errors import OutputError, UsageError
+from deblur_cli.files import formats, image_io
 from deblur_cli.files.fsutil import check_writable
 
 #: Default suffix of outputs written next to their input (``photo.jpg`` -> ``photo_deblurred.jpg``).

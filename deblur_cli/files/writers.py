@@ -15,6 +15,7 @@ from deblur_cli.errors import OutputError
 from deblur_cli.files import formats, image_io
 from deblur_cli.files.formats import ImageFormat
 
+
 def check_output_fits(path: Path, size: tuple[int, int], like: image_io.LoadedImage | None = None) -> None:
     """OutputError when an image of ``size`` (width, height) cannot be written to ``path``;
     with ``like`` (the decoded input) also the byte limits its channels and depth imply."""

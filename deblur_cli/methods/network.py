@@ -35,7 +35,7 @@ class NetworkRunner:
         if model is None:
             from deblur_cli.weights import load_model
 
-            model, self.weights_info = load_model(options.weights)  # type: ignore[arg-type] - a spec, located, or None
+            model, self.weights_info = load_model(options.weights)
         self.engine = engine.Engine(model, options)
         self.device = self.engine.device
         self.precision = self.engine.precision

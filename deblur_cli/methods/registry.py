@@ -76,9 +76,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 class Runner(Protocol):
     """What a method's factory returns (see the module docstring)."""
 
-    device: object
-    precision: str
-    weights_info: LoadedWeights | None
+    @property
+    def device(self) -> object: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def weights_info(self) -> LoadedWeights | None: ...
 
     def run(self, rgb: np.ndarray, progress: Progress | None = None) -> np.ndarray: ...
 

@@ -152,6 +152,14 @@ def of(config: NetworkConfig) -> Architecture:
     raise TypeError(f"{type(config).__name__} is no registered architecture's config")
 
 
+def config_of(model: nn.Module) -> NetworkConfig:
+    """The config of a registered architecture's network (its ``config``); TypeError for
+    a module that is not one."""
+    config: Any = getattr(model, "config", None)
+    of(config)  # TypeError unless it is a registered architecture's config
+    return config
+
+
 def build(config: NetworkConfig) -> nn.Module:
     """The network ``config`` describes, with random weights, on CPU."""
     return of(config).network(config)

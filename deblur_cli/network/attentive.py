@@ -170,9 +170,11 @@ def identity_start(model: torch.nn.Module) -> bool:
         return False
     with torch.no_grad():
         for net in model.nets:
-            net.out_conv.weight.zero_()
-            if net.out_conv.bias is not None:
-                net.out_conv.bias.zero_()
+            conv = net.out_conv
+            assert isinstance(conv, torch.nn.Conv2d)
+            conv.weight.zero_()
+            if conv.bias is not None:
+                conv.bias.zero_()
     return True
 
 

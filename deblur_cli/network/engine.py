@@ -22,7 +22,6 @@ from torch import nn
 
 from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.network import architectures, limits
-from deblur_cli.progress import Progress
 from deblur_cli.network.tiling import (
     Stitcher,
     Tile,
@@ -32,6 +31,7 @@ from deblur_cli.network.tiling import (
     reflect_indices,
     tile_window,
 )
+from deblur_cli.progress import Progress
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_OVERLAP = limits.DEFAULT_OVERLAP
@@ -181,12 +181,12 @@ class Engine:
         self.precision = resolve_precision(options.precision, self.device)
         self.tile = options.tile
         self.tile_overlap = DEFAULT_OVERLAP if options.tile_overlap is None else options.tile_overlap
-        self.config: architectures.NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+        self.config = architectures.config_of(model)
         self.bytes_per_pixel = architectures.of(self.config).bytes_per_pixel(self.config, self.precision)
         self.multiple = self.config.size_multiple
         # channels_last makes oneDNN / cuDNN convolutions faster (measured in bench/speed.py),
         # and an HxWx3 numpy tile is already laid out that way.
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
 
     # ---- memory ---------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -273,7 +273,9 @@ class AttentiveDeblurNet(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def _net(self, scale: int) -> EncoderDecoder:
-        return self.nets[0 if self.config.share_weights else scale]
+        net = self.nets[0 if self.config.share_weights else scale]
+        assert isinstance(net, EncoderDecoder)
+        return net
 
     def forward(
         self, x: torch.Tensor, return_attention: bool = False

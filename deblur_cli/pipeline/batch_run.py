@@ -18,8 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from deblur_cli.files import image_io
 from deblur_cli.errors import DeblurError, UsageError, WeightsError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import make_folder
 from deblur_cli.files.paths import FileSet, check_output_file
 from deblur_cli.files.writers import check_output_fits
@@ -166,7 +166,7 @@ class BatchRun:
                 wanted, why = self.keep(image.rgb)
                 if not wanted:
                     return Outcome("file_left_alone", src, dst, why)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever a file does, it fails alone; the batch goes on
             return Outcome("file_failed", src, dst, _failure_message(e))
         return _Loaded(src, dst, image)
 
@@ -182,7 +182,7 @@ class BatchRun:
             sharp = self.deblurrer.run(item.image.rgb, progress=tile)
         except _FATAL_COMPUTE_ERRORS:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever a file does, it fails alone; the batch goes on
             return Outcome("file_failed", item.src, item.dst, _failure_message(e))
         return _Computed(item.src, item.dst, item.image, sharp)
 
@@ -198,7 +198,7 @@ class BatchRun:
     def run_sequential(self, jobs: list[tuple[Path, Path]]) -> None:
         """The reference path: one file at a time, in the calling thread."""
         for src, dst in jobs:
-            item = self.prepare(src, dst)
+            item: _Loaded | _Computed | Outcome = self.prepare(src, dst)
             if isinstance(item, _Loaded):
                 item = self.compute(item)
             if isinstance(item, _Computed):

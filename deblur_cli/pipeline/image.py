@@ -19,12 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur_cli.files import image_io
-from deblur_cli.pipeline.batch_run import ImageDeblurrer
 from deblur_cli.errors import UsageError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import make_folder
 from deblur_cli.files.ledger import Written
-from deblur_cli.files.writers import check_output_fits
 from deblur_cli.files.paths import (
     DEFAULT_SUFFIX,
     FileSet,
@@ -37,6 +35,8 @@ from deblur_cli.files.paths import (
     normalise_format,
     output_in_folder,
 )
+from deblur_cli.files.writers import check_output_fits
+from deblur_cli.pipeline.batch_run import ImageDeblurrer
 from deblur_cli.progress import Progress
 
 
@@ -191,8 +191,9 @@ def run_image(
         sharp = deblurrer.run(loaded.rgb, progress=progress)
         image_io.save_image(sharp, dst, like=loaded, quality=plan.options.quality, overwrite=plan.options.overwrite)
         written.append(dst)
-        for note in image_io.dropped_on_save(loaded, dst) if on_note is not None else ():
-            on_note(src, note)
+        if on_note is not None:
+            for note in image_io.dropped_on_save(loaded, dst):
+                on_note(src, note)
     return written
 
 

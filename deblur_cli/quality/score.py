@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.files import image_io
 from deblur_cli.errors import DeblurError, UsageError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import atomic_write
 
 #: Length of the re-blurring box filter, in pixels (the paper's choice).

@@ -291,7 +291,7 @@ def _guarded(server: _Server, endpoint: Callable[[Request], Awaitable[Response]]
             return server._refused(request, 400, e.message)
         except MemoryError:
             return server._refused(request, 503, "the server ran out of memory for this image")
-        except Exception:  # noqa: BLE001 - last resort: logged here, never sent to the client
+        except Exception:
             log.exception("internal error in %s %s", request.method, request.url.path)
             return server._refused(request, 500, "internal error; the server's log has the details")
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-
 #: Names every server answers to (it also answers to the ``--host`` it was given).
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 #: ``Sec-Fetch-Site`` values of requests this server's page (or the user, typing) makes.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -96,7 +96,7 @@ class _Collector:
         self._text: bytearray | None = None  # the value of the text field being read
         self._text_name = ""
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
             "on_part_begin": self._begin,
             "on_header_field": lambda data, start, end: self._grow(self._field, data[start:end]),
@@ -167,7 +167,7 @@ async def read_upload(
     body is not multipart, is malformed, or has no (or an empty) ``file`` field.
     """
     collector = _Collector()
-    parser = MultipartParser(boundary_of(headers.get("content-type", "")), collector.callbacks())
+    parser = MultipartParser(boundary_of(headers.get("content-type", "")), collector.callbacks())  # type: ignore[arg-type]  # the TypedDict's callbacks
     received = 0
     chunks = body.__aiter__()
     deadline = None if time_limit is None else time.monotonic() + time_limit

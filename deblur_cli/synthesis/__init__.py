@@ -27,7 +27,7 @@ from deblur_cli.synthesis.config import (
 from deblur_cli.synthesis.motion import (
     OBJECT_SHAPES,
     TRAJECTORY_FAMILIES,
-    _plan_motion,
+    _plan_motion,  # noqa: F401 - the motion plan, for tests and bench scripts
     family_trajectory,
     random_trajectory,
 )

@@ -152,6 +152,7 @@ def _blur_from_plan(
     inv = 1.0 / plan.gamma
     blurry = (total / plan.n).clamp_(0.0, 1.0).pow_(inv)
     if plan.blobs:
+        assert middle is not None  # plan.middle is one of the sub-frames rendered
         target = middle.clamp_(0.0, 1.0).pow_(inv)
     else:  # the middle sub-frame is the input itself: return it bit-exactly
         target = sharp[:, margin : margin + h, margin : margin + w].clone()

@@ -39,7 +39,7 @@ class SynthesisConfig:
     max_step_px: float = 1.5  # add sub-frames so the camera moves at most this far between two
     max_rendered_subframes: int = 41  # cap on sub-frames after that densification (speed)
     margin: int = 32  # context pixels the datasets cut around a crop; removed after warping
-    # Variety (issue 10, part 5). The defaults reproduce the original model draw for draw;
+    # Variety. The defaults reproduce the original model draw for draw;
     # VARIED below is the recommended training mix. See docs/synthesis.md.
     trajectory_weights: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # walk, line, tremor, jerk
     discrete_prob: float = 0.0  # chance of averaging only the drawn min..max sub-frames (GoPro-style ghosts)
@@ -102,7 +102,7 @@ _RANGES = ("gamma_range", "photons_range", "scale_range")
 #: 8% below 0.1, 39% mild, 44% medium, 9% strong (Beta(2, 2.5): 4 / 24 / 46 / 25%).
 MILD_MEDIUM_BETA: tuple[float, float] = (2.0, 4.0)
 
-#: The recommended training mix (issue 10, part 5): every family of motion, sub-frame
+#: The recommended training mix: every family of motion, sub-frame
 #: sampling, averaging gamma, object, noise, camera pipeline and crop scale. Use as
 #: ``SynthesisConfig(**VARIED)`` or as the ``[synthesis]`` table of a training TOML.
 VARIED: dict[str, object] = {

@@ -16,6 +16,8 @@ Every output is then at the downscaled size, and the result carries a note.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,25 +28,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deblur_cli.errors import UsageError
 from deblur_cli.files import image_io
+from deblur_cli.files.fsutil import atomic_write, make_folder
+from deblur_cli.files.paths import FileSet, check_output_file, check_output_folder
+from deblur_cli.network import architectures
+from deblur_cli.network.architectures import AttentionLayout, NetworkConfig
+from deblur_cli.network.engine import out_of_memory_as_error, resolve_device
+from deblur_cli.network.tiling import pad_to_multiple
+from deblur_cli.progress import Progress
 from deblur_cli.tools.attention_render import (
     MapKey,
+    channel_csv,
     display_values,
     render_heatmap,
     render_overlay,
-    channel_csv,
     render_summary,
+    save_npy,
     summary_rows,
 )
 from deblur_cli.tools.colormaps import colormap_lut, colormap_names
-from deblur_cli.network.engine import out_of_memory_as_error, resolve_device
-from deblur_cli.errors import UsageError
-from deblur_cli.files.fsutil import atomic_write, make_folder
-from deblur_cli.network import architectures
-from deblur_cli.network.architectures import AttentionLayout, NetworkConfig
-from deblur_cli.files.paths import FileSet, check_output_file, check_output_folder
-from deblur_cli.progress import Progress
-from deblur_cli.network.tiling import pad_to_multiple
 
 if TYPE_CHECKING:
     from torch import nn
@@ -151,7 +154,7 @@ def check_blocks(config: NetworkConfig, blocks: Iterable[str]) -> tuple[str, ...
     blocks = tuple(blocks)
     where = layout(config)
     chosen = parse_blocks(",".join(blocks), where.blocks_per_side)
-    without_sa = [b for b in chosen if not _has_spatial_attention(where, b)]
+    without_sa = [b for b in chosen if not (where.encoder_spatial if b.startswith("enc") else where.decoder_spatial)]
     if without_sa:
         sides = sorted({"encoder" if b.startswith("enc") else "decoder" for b in without_sa})
         raise UsageError(
@@ -160,10 +163,6 @@ def check_blocks(config: NetworkConfig, blocks: Iterable[str]) -> tuple[str, ...
             f"({' and '.join(sides)} spatial attention is disabled); choose other blocks"
         )
     return chosen
-
-
-def _has_spatial_attention(where: AttentionLayout, block: str) -> bool:
-    return where.encoder_spatial if block.startswith("enc") else where.decoder_spatial
 
 
 def _scale_indices(num_scales: int, scale: str) -> tuple[int, ...]:
@@ -195,7 +194,7 @@ def compute_attention(
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 image, got shape {rgb.shape}")
-    config: NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+    config = architectures.config_of(model)
     chosen = check_blocks(config, blocks)
     scales = _scale_indices(layout(config).scales, scale)
     dev = resolve_device(device)
@@ -279,7 +278,7 @@ def plan_attention(
     config: NetworkConfig | None = None,
     overwrite: bool = False,
     *,
-    weights: str | None = None,
+    weights: str | os.PathLike[str] | LocatedWeights | None = None,
 ) -> AttentionPlan:
     """Check the input and the output folder, locate the weights, then name and check
     every output (creates nothing).
@@ -294,9 +293,9 @@ def plan_attention(
     check_output_folder(out_dir, inputs)
     located = None
     if config is None:
-        from deblur_cli.weights import resolve
+        from deblur_cli.weights import LocatedWeights, resolve
 
-        located = resolve(weights)
+        located = weights if isinstance(weights, LocatedWeights) else resolve(None if weights is None else os.fspath(weights))
         config = located.config()
     blocks = check_blocks(config, options.blocks)
     where = layout(config)
@@ -351,7 +350,7 @@ def run_attention(
         step(plan.overlays[key])
         if options.raw:
             values = spatial[key].astype(np.float32)
-            atomic_write(plan.arrays[key], lambda f, v=values: np.save(f, v, allow_pickle=False), overwrite=plan.overwrite)
+            atomic_write(plan.arrays[key], functools.partial(save_npy, values=values), overwrite=plan.overwrite)
             step(plan.arrays[key])
     if plan.csv is not None:
         atomic_write(plan.csv, lambda f: f.write(channel_csv(channel)), overwrite=plan.overwrite)
@@ -365,7 +364,7 @@ def run_attention(
     image_io.save_picture(plan.summary, figure, overwrite=plan.overwrite)
     step(plan.summary)
     if plan.all_scales:
-        finest = layout(model.config).scales - 1  # type: ignore[arg-type]
+        finest = layout(architectures.config_of(model)).scales - 1
         result.notes.append(f"scale suffix _s0 is the coarsest scale, _s{finest} the finest")
     return result
 
@@ -388,7 +387,7 @@ def attention_map(
     Existing files are an OutputError unless ``overwrite``; the input is never written.
     ``device``: auto, cpu, cuda or cuda:N (the model is moved there).
     """
-    plan = plan_attention(image_path, out_dir, options, model.config, overwrite)  # type: ignore[arg-type]
+    plan = plan_attention(image_path, out_dir, options, architectures.config_of(model), overwrite)
     return run_attention(model, plan, progress, device)
 
 

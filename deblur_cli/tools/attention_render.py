@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from deblur_cli.tools.colormaps import apply_colormap, colormap_lut
 from deblur_cli.files.image_io import to_uint8
+from deblur_cli.tools.colormaps import apply_colormap, colormap_lut
 
 MapKey = tuple[int, str]  # (scale index, 0 = coarsest; block name)
 
@@ -140,3 +141,8 @@ def channel_csv(channel: dict[MapKey, np.ndarray]) -> bytes:
     for (s, b), weights in channel.items():
         writer.writerows([s, b, i, f"{float(v):.6f}"] for i, v in enumerate(weights))
     return buf.getvalue().encode("utf-8")
+
+
+def save_npy(f: IO[bytes], values: np.ndarray) -> None:
+    """A map as ``.npy`` (float32 in [0, 1]), never pickled."""
+    np.save(f, values, allow_pickle=False)

@@ -8,7 +8,7 @@ the originals but not identical.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def colormap_names() -> tuple[str, ...]:
     return tuple(COLORMAPS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def colormap_lut(name: str) -> np.ndarray:
     """The (256, 3) uint8 lookup table of a named map; UsageError for unknown names."""
     points = COLORMAPS.get(name)

@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from deblur_cli import __version__

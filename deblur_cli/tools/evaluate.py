@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from deblur_cli.data import datasets
-from deblur_cli.files import image_io
 from deblur_cli.errors import DataError, UsageError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import atomic_write, make_folder
-from deblur_cli.quality.metrics import psnr, ssim_and_ms_ssim
 from deblur_cli.files.paths import FileSet, check_distinct, check_output_file, check_output_folder
 from deblur_cli.progress import Progress
+from deblur_cli.quality.metrics import psnr, ssim_and_ms_ssim
 
 PSNR_CAP_DB = 100.0
 METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "input_psnr", "input_ssim", "input_ms_ssim")

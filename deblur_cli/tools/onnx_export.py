@@ -74,11 +74,13 @@ def _graph_module(model: nn.Module) -> Any:
     import torch
     import torch.nn.functional as F
 
+    from deblur_cli.network import architectures
+
     class WholeImage(torch.nn.Module):
         def __init__(self, net: nn.Module) -> None:
             super().__init__()
             self.net = net
-            self.multiple = net.config.size_multiple  # every registered architecture's config has it
+            self.multiple = architectures.config_of(net).size_multiple
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h, w = x.shape[-2], x.shape[-1]

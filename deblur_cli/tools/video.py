@@ -309,14 +309,13 @@ def deblur_video(
     report = _Reporter(plan.expected_frames, progress, started)
     report(0)
     try:
-        with atomic_path(plan.output, overwrite=opts.overwrite) as tmp, _open_input(av, plan.input) as src:
-            with av.open(str(tmp), "w") as dst:
-                counts = Transcoder(
-                    av, src, dst, deblurrer.run, encoding,
-                    audio=plan.has_audio, start=opts.start, duration=opts.duration, on_frame=report,
-                ).run()
-                if counts.frames == 0:
-                    raise InputError(f"{plan.input}: no video frames in the requested piece")
+        with atomic_path(plan.output, overwrite=opts.overwrite) as tmp, _open_input(av, plan.input) as src, av.open(str(tmp), "w") as dst:
+            counts = Transcoder(
+                av, src, dst, deblurrer.run, encoding,
+                audio=plan.has_audio, start=opts.start, duration=opts.duration, on_frame=report,
+            ).run()
+            if counts.frames == 0:
+                raise InputError(f"{plan.input}: no video frames in the requested piece")
     except av.error.FFmpegError as e:
         hint = "; if the audio does not fit this container, try .mkv or --no-audio" if plan.has_audio else ""
         raise OutputError(f"cannot write video {plan.output}: {_one_line(e)}{hint}") from None

@@ -22,7 +22,6 @@ from deblur_cli.training.checkpoints import (
 )
 from deblur_cli.training.config import RECIPES, TrainConfig, build_config, model_config_from
 from deblur_cli.training.data import SeededSamples, StepSampler, sample_seed, split_holdout
-from deblur_cli.training.optim import EMA, lr_factor
 from deblur_cli.training.loop import (
     EventKind,
     TrainEvent,
@@ -33,6 +32,7 @@ from deblur_cli.training.loop import (
     train,
     validate,
 )
+from deblur_cli.training.optim import EMA, lr_factor
 
 __all__ = [
     "EMA", "RECIPES", "EventKind", "SeededSamples", "StepSampler", "TrainConfig", "TrainEvent", "TrainPlan", "TrainResult",

@@ -29,8 +29,8 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    found = [p for p in folder.glob(f"{CKPT_PREFIX}*{CKPT_SUFFIX}") if checkpoint_step(p) is not None]
-    return sorted(found, key=checkpoint_step, reverse=True)
+    steps = {p: checkpoint_step(p) for p in folder.glob(f"{CKPT_PREFIX}*{CKPT_SUFFIX}")}
+    return sorted((p for p, s in steps.items() if s is not None), key=lambda p: steps[p] or 0, reverse=True)
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -40,8 +40,8 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 def _numpy_state() -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
+    _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {"keys": np.asarray(keys).tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
 
 
 def rng_state() -> dict[str, Any]:
@@ -139,7 +139,7 @@ def identity_start(model: torch.nn.Module, required: bool = True) -> bool:
     """Make the untrained network return its input, as its architecture knows how (the
     attentive network: output convs zeroed, with the global residual). Where it cannot:
     UsageError when ``required``, else False."""
-    arch = architectures.of(model.config)  # type: ignore[arg-type] - the contract of a registered network
+    arch = architectures.of(architectures.config_of(model))
     if arch.identity_start is not None and arch.identity_start(model):
         return True
     if required:
@@ -167,10 +167,10 @@ def load_initial_weights(model: torch.nn.Module, spec: str) -> str:
     from deblur_cli.weights import load_state
 
     state, info = load_state(spec)
-    arch = architectures.of(model.config)  # type: ignore[arg-type]
+    arch = architectures.of(architectures.config_of(model))
     if architectures.of(info.config) is not arch:
         raise WeightsError(f"initial weights {spec} are a {architectures.of(info.config).name} network, not {arch.name}")
-    mine, given = model.config.to_dict(), info.config.to_dict()  # type: ignore[operator]
+    mine, given = architectures.config_of(model).to_dict(), info.config.to_dict()
     ours = {**mine, **dict.fromkeys(arch.growable)}
     theirs = {**given, **dict.fromkeys(arch.growable)}
     if ours != theirs or any(given[k] > mine[k] for k in arch.growable):

@@ -103,7 +103,7 @@ def split_holdout(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dat
     n_val = min(len(items) - 1, max(1, round(fraction * len(items))))
     val_items = [items[i] for i in sorted(order[:n_val])]
     train_items = [items[i] for i in sorted(order[n_val:])]
-    return ds.subset(train_items), ds.subset(val_items, augment=False)
+    return ds.subset(train_items), ds.subset(val_items, augment=False)  # type: ignore[attr-defined]  # both set kinds have it
 
 
 def validation_pairs(folder: Path, blur_folder: str) -> Dataset:

@@ -45,8 +45,8 @@ def plan_train(
 ) -> TrainPlan:
     """Check everything a run needs before anything is written: the config (the saved one on
     ``resume``), the device, the run folder (writable, no checkpoints unless resuming) and the data."""
-    from deblur_cli.network.engine import resolve_device
     from deblur_cli.files.paths import check_output_folder
+    from deblur_cli.network.engine import resolve_device
 
     resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     run_dir = Path(run_dir)

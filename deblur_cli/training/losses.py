@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 
@@ -56,9 +60,14 @@ def _targets(outputs: list[torch.Tensor], sharp: torch.Tensor):
         yield out.float(), target
 
 
+def _total(losses: Iterator[torch.Tensor]) -> torch.Tensor:
+    """The sum of one loss per scale (there is at least one scale)."""
+    return functools.reduce(operator.add, losses)  # as sum() adds them, without its leading 0
+
+
 def multiscale_loss(outputs: list[torch.Tensor], sharp: torch.Tensor, grad_weight: float = 2.5) -> torch.Tensor:
     """The paper's loss: sum over scales of MSE + ``grad_weight`` x gradient loss (finest)."""
-    total = sum(F.mse_loss(o, t) for o, t in _targets(outputs, sharp))
+    total = _total(F.mse_loss(o, t) for o, t in _targets(outputs, sharp))
     if grad_weight:
         total = total + grad_weight * gradient_loss(outputs[-1].float(), sharp)
     return total
@@ -68,7 +77,7 @@ def charbonnier_fft_loss(
     outputs: list[torch.Tensor], sharp: torch.Tensor, fft_weight: float = 0.05, eps: float = 1e-3
 ) -> torch.Tensor:
     """Sum over scales of Charbonnier + ``fft_weight`` x FFT L1 at the finest scale."""
-    total = sum(charbonnier(o, t, eps) for o, t in _targets(outputs, sharp))
+    total = _total(charbonnier(o, t, eps) for o, t in _targets(outputs, sharp))
     if fft_weight:
         total = total + fft_weight * fft_l1(outputs[-1], sharp)
     return total
@@ -76,7 +85,7 @@ def charbonnier_fft_loss(
 
 def psnr_loss(outputs: list[torch.Tensor], sharp: torch.Tensor) -> torch.Tensor:
     """Sum over scales of minus the per-image PSNR (dB)."""
-    return sum(neg_psnr(o, t) for o, t in _targets(outputs, sharp))
+    return _total(neg_psnr(o, t) for o, t in _targets(outputs, sharp))
 
 
 def training_loss(name: str, outputs: list[torch.Tensor], sharp: torch.Tensor, cfg) -> torch.Tensor:

@@ -89,8 +89,9 @@ def build_training(cfg: TrainConfig, dev: torch.device, init: str | None):
         identity_start(model, required=False)  # a config that cannot start as the identity starts random
     model = model.to(dev)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
     params = model.parameters()
+    optimizer: torch.optim.Optimizer
     if cfg.optimizer == "adamw":
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     else:

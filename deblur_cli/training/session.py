@@ -22,11 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from deblur_cli.errors import DataError
 from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.network import architectures
 from deblur_cli.training.checkpoints import load_latest_checkpoint, restore_rng, save_checkpoint
 from deblur_cli.training.config import TrainConfig, saved_config
 from deblur_cli.training.data import SeededSamples, StepSampler
 from deblur_cli.training.losses import training_loss
 from deblur_cli.training.optim import apply_lr, build_training, use_bf16
+
 
 class EventKind(str, Enum):
     """What a :class:`TrainEvent` reports."""
@@ -97,7 +99,7 @@ def validate(model: torch.nn.Module, val_ds: Dataset, device: torch.device, limi
     was_training = model.training
     model.eval()
     outs, ins = [], []
-    m = model.config.size_multiple
+    m = architectures.config_of(model).size_multiple
     for i in range(min(limit, len(val_ds))):  # type: ignore[arg-type]
         blur, sharp = val_ds[i]
         h, w = (blur.shape[-2] // m) * m, (blur.shape[-1] // m) * m

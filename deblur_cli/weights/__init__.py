@@ -17,13 +17,14 @@ ones before it. The public names are re-exported here.
 May import: core, files, network.
 """
 
+from deblur_cli.files.bundled import BUNDLED_PACKAGE
 from deblur_cli.weights.download import (
     ENV_CACHE_DIR,
     cache_dir,
     download,
     downloads_dir,
 )
-from deblur_cli.weights.download import url_filename as _url_filename
+from deblur_cli.weights.download import url_filename as _url_filename  # noqa: F401 - the tests' name for it
 from deblur_cli.weights.formats import (
     FORMAT_VERSION,
     META_CONFIG,
@@ -43,7 +44,6 @@ from deblur_cli.weights.load import (
     resolve,
 )
 from deblur_cli.weights.registry import (
-    BUNDLED_PACKAGE,
     REGISTRY_FILE,
     WeightsEntry,
     default_weights_name,

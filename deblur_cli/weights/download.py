@@ -9,8 +9,8 @@ import contextlib
 import hashlib
 import re
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 

@@ -94,7 +94,7 @@ def save_weights(
         raise ValueError(f"dtype must be one of {_SAVE_DTYPES}, got {dtype}")
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta[META_FORMAT] = str(FORMAT_VERSION)
-    config: NetworkConfig = model.config  # type: ignore[assignment] - the contract of a registered network
+    config = architectures.config_of(model)
     meta[META_ARCHITECTURE] = architectures.of(config).name
     meta[META_CONFIG] = json.dumps(config.to_dict(), sort_keys=True)
     state = {}
@@ -115,6 +115,7 @@ def save_weights(
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], NetworkConfig | None]:
     """Read a weights file by extension: (float32 state dict, config or None)."""
     suffix = path.suffix.lower()
+    config: NetworkConfig | None
     if suffix == SAFETENSORS_SUFFIX:
         state, config = _read_safetensors(path)
     elif suffix in TORCH_SUFFIXES:
@@ -147,7 +148,7 @@ def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch
             state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except OSError as e:
         raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
-    except Exception as e:  # SafetensorError and friends: the file is not valid safetensors
+    except Exception as e:  # noqa: BLE001 - SafetensorError and friends: the file is not valid safetensors
         reason = one_line(e)
         raise WeightsError(f"weights file {path} is not valid safetensors: {reason}") from None
     version = meta.get(META_FORMAT, str(FORMAT_VERSION))
@@ -187,7 +188,7 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], NetworkConfig | No
         ) from None
     except OSError as e:
         raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
-    except Exception as e:  # truncated zip, empty file, ...
+    except Exception as e:  # noqa: BLE001 - truncated zip, empty file, ...
         reason = one_line(e) or type(e).__name__
         if re.search(r"%l?[dsu]", reason):  # a C format string torch did not fill in ("expected %ld got %ld")
             reason = "the sizes it declares for its tensors do not match the data it holds"

@@ -6,6 +6,7 @@ command's plan needs, and it is cheap: no network is built), :func:`load_model` 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +104,10 @@ def check_weights_file(path: Path) -> None:
 
 
 def load_state(
-    spec: str | LocatedWeights, *, progress: Progress | None = None
+    spec: str | os.PathLike[str] | LocatedWeights, *, progress: Progress | None = None
 ) -> tuple[dict[str, torch.Tensor], LoadedWeights]:
     """Resolve ``spec`` (name, path, URL, or an already located file) to a CPU state dict."""
-    located = spec if isinstance(spec, LocatedWeights) else resolve(spec, progress=progress)
+    located = spec if isinstance(spec, LocatedWeights) else resolve(os.fspath(spec), progress=progress)
     state, config = read_weights(located.path)
     entry = located.entry
     if entry is not None:
@@ -123,7 +124,7 @@ def load_state(
 
 
 def load_model(
-    spec: str | LocatedWeights | None = None, *, progress: Progress | None = None
+    spec: str | os.PathLike[str] | LocatedWeights | None = None, *, progress: Progress | None = None
 ) -> tuple[nn.Module, LoadedWeights]:
     """Build the network described by ``spec`` (default registered weights when None).
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur_cli.errors import WeightsError
-from deblur_cli.files.bundled import BUNDLED_PACKAGE, REGISTRY_FILE, weights_dir
+from deblur_cli.files.bundled import REGISTRY_FILE, weights_dir
 from deblur_cli.network.architectures import NetworkConfig
 from deblur_cli.progress import Progress
 from deblur_cli.weights.download import cached_download, download, is_url

@@ -100,7 +100,7 @@ def test_tile_overlap_shows_the_engines_default():
 
 
 def test_tile_minimum_is_the_engines_floor_and_shown():
-    from deblur_cli.cli.app import MIN_TILE
+    from deblur_cli.cli.options import MIN_TILE
     from deblur_cli.network.engine import MIN_TILE as ENGINE_MIN_TILE
 
     assert MIN_TILE == ENGINE_MIN_TILE

@@ -43,7 +43,6 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from deblur_cli.files import fsutil, image_io
 from deblur_cli import weights as W
 from deblur_cli.cli import app
 from deblur_cli.errors import (
@@ -54,6 +53,7 @@ from deblur_cli.errors import (
     EXIT_USAGE,
     EXIT_WEIGHTS,
 )
+from deblur_cli.files import fsutil, image_io
 from deblur_cli.files.fsutil import TMP_PREFIX
 from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
@@ -716,7 +716,7 @@ _STALL_SCRIPT = textwrap.dedent(
 
 def _start(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
     """Start ``cmd`` with its stderr in a file (a pipe nobody reads could fill and block it)."""
-    log = open(cwd / "stderr.log", "wb")  # noqa: SIM115 - closed in _stop
+    log = open(cwd / "stderr.log", "wb")
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
     proc.log = log  # type: ignore[attr-defined]
     return proc
@@ -788,9 +788,8 @@ def test_batch_sigkill_midway_then_rerun(tmp_path, weights, moment):
     if moment == "while-writing":
         half = Path(marker.read_text())
         assert half.name.startswith(TMP_PREFIX) and half.exists()  # the half-written file is hidden
-        with pytest.raises(Exception):
-            with Image.open(half) as im:
-                im.load()
+        with pytest.raises(Exception), Image.open(half) as im:
+            im.load()
         assert len(present) == 2
     kept = {p: (p.stat().st_mtime_ns, _sha(p)) for p in present}
     rerun = _run(*args)

@@ -10,11 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from deblur_cli.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
+from deblur_cli.errors import EXIT_OK, EXIT_USAGE
 from deblur_cli.network.limits import available_cores
 from tests.cli.test_hostile import (  # noqa: F401 - _isolated: a private cache, no proxies
     REPO,

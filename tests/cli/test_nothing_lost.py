@@ -35,8 +35,8 @@ from tests.cli.test_hostile import (  # noqa: F401 - _isolated: the same private
     _temps,
     _tree,
     _u8,
-    identity,  # noqa: F401 - fixtures
-    weights,  # noqa: F401
+    identity,
+    weights,
 )
 
 

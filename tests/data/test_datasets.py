@@ -184,7 +184,7 @@ def test_sharp_folder_dataset_shapes_and_reproducibility(tmp_path: Path) -> None
     samples = [ds[i] for i in range(12)]  # covers both photos, including the tiny one
     for blur, sharp in samples:
         assert blur.shape == sharp.shape == (3, 48, 48) and blur.dtype == torch.float32
-        assert 0.0 <= float(blur.min()) and float(blur.max()) <= 1.0
+        assert float(blur.min()) >= 0.0 and float(blur.max()) <= 1.0
     again = SharpFolderDataset(root, crop=48, cfg=SMALL, samples_per_epoch=12, seed=3)
     torch.manual_seed(0)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(samples, (again[i] for i in range(12))))

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from deblur_cli.data.datasets import detect_layout, find_pairs
-from deblur_cli.errors import DataError, OutputError
 from deblur_cli.data.make_pairs import make_pairs, plan_make_pairs
+from deblur_cli.errors import DataError, OutputError
 from deblur_cli.synthesis import SynthesisConfig
 
 SMALL = SynthesisConfig(margin=8, max_shake_px=6.0, max_object_px=6.0)

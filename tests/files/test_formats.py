@@ -58,8 +58,8 @@ def test_readable_formats_are_what_pillow_may_try():
 
 
 def test_the_tables_come_from_the_records():
-    assert image_io.SUPPORTED_SUFFIXES == {s for f in FORMATS if f.read for s in f.suffixes}
-    assert image_io.OUTPUT_SUFFIXES == {s for f in FORMATS if f.write for s in f.suffixes}
+    assert {s for f in FORMATS if f.read for s in f.suffixes} == image_io.SUPPORTED_SUFFIXES
+    assert {s for f in FORMATS if f.write for s in f.suffixes} == image_io.OUTPUT_SUFFIXES
     assert ".gif" in image_io.SUPPORTED_SUFFIXES and ".gif" not in image_io.OUTPUT_SUFFIXES
     assert formats.written_as("GIF").name == "PNG" and formats.written_as("MPO").name == "JPEG"
     assert not hasattr(writers, "MAX_SIDE") and not hasattr(metadata, "HOLDS")  # no second table

@@ -41,10 +41,9 @@ def mechanism(request, monkeypatch):
 
 def test_a_file_that_appears_while_writing_is_never_replaced(tmp_path, mechanism):
     final = tmp_path / "t.jpg"
-    with pytest.raises(OutputError, match="appeared while deblur was working"):
-        with atomic_path(final) as tmp:
-            tmp.write_bytes(b"JPEG data")
-            final.write_text("precious\n")  # the user's file, written while we work
+    with pytest.raises(OutputError, match="appeared while deblur was working"), atomic_path(final) as tmp:
+        tmp.write_bytes(b"JPEG data")
+        final.write_text("precious\n")  # the user's file, written while we work
     assert final.read_text() == "precious\n"
     assert _temps(tmp_path) == []
 
@@ -75,11 +74,10 @@ def test_overwrite_replaces(tmp_path):
 def test_two_writers_of_one_name_one_wins(tmp_path):
     """Two runs finishing the same output: the second fails, the first's file stays."""
     final = tmp_path / "out.png"
-    with pytest.raises(OutputError, match="appeared"):
-        with atomic_path(final) as slow:
-            slow.write_bytes(b"second")
-            with atomic_path(final) as fast:
-                fast.write_bytes(b"first")
+    with pytest.raises(OutputError, match="appeared"), atomic_path(final) as slow:
+        slow.write_bytes(b"second")
+        with atomic_path(final) as fast:
+            fast.write_bytes(b"first")
     assert final.read_bytes() == b"first" and _temps(tmp_path) == []
 
 
@@ -141,9 +139,8 @@ def test_the_first_write_into_a_folder_sweeps_it(tmp_path):
 
 def test_temp_names_carry_host_and_process(tmp_path):
     seen = []
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "x.png") as tmp:
-            seen.append(tmp.name)
-            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "x.png") as tmp:
+        seen.append(tmp.name)
+        raise RuntimeError("stop")
     assert seen[0].startswith(fsutil.temp_prefix()) and seen[0].endswith(".png")
     assert _temps(tmp_path) == []

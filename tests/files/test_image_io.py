@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin
 
-from deblur_cli.files import image_io
 from deblur_cli.errors import InputError, OutputError, UsageError
+from deblur_cli.files import image_io
 from deblur_cli.files.fsutil import TMP_PREFIX
 from deblur_cli.files.image_io import (
     DEFAULT_MAX_PIXELS,

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from deblur_cli.files import fsutil
 from deblur_cli.errors import OutputError, UsageError
+from deblur_cli.files import fsutil
 from deblur_cli.files.paths import (
     FileSet,
     check_distinct,

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deblur_cli.network.engine as engine
+from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.methods import InferenceOptions
 from deblur_cli.network import architectures
 from deblur_cli.network.engine import (
@@ -19,9 +20,9 @@ from deblur_cli.network.engine import (
     resolve_device,
     resolve_precision,
 )
-from deblur_cli.errors import ResourceError, UsageError
 from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.network.tiling import fit_tile
+
 
 @dataclass(frozen=True)
 class EngineOpts:

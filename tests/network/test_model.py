@@ -92,7 +92,7 @@ def test_attention_maps_shapes_and_range():
     assert fine["dec1"].spatial.shape == (1, 1, 16, 8)
     assert fine["dec9"].channel.shape == (1, 16)
     for b in fine.values():
-        assert 0 <= b.spatial.min() and b.spatial.max() <= 1
+        assert b.spatial.min() >= 0 and b.spatial.max() <= 1
 
 
 def test_input_must_be_multiple_of_16():

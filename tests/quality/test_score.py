@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from deblur_cli.quality import score
 from deblur_cli.cli import app
 from deblur_cli.errors import EXIT_FAILURES, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
+from deblur_cli.quality import score
 
 runner = CliRunner()
 

@@ -12,6 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+from deblur_cli.errors import InputError, OutputError, ResourceError, UsageError
+from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 from deblur_cli.tools.attention import (
     DEFAULT_BLOCKS,
     AttentionOptions,
@@ -24,8 +26,6 @@ from deblur_cli.tools.attention import (
     render_overlay,
 )
 from deblur_cli.tools.colormaps import COLORMAPS, apply_colormap, colormap_lut, colormap_names
-from deblur_cli.errors import InputError, OutputError, ResourceError, UsageError
-from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
 
 TINY = ModelConfig(widths=(16, 16, 16), kernel_size=3, blocks_per_group=3)
 NO_DECODER_SA = ModelConfig(
@@ -135,11 +135,11 @@ def test_maps_have_image_size_and_unit_range() -> None:
     rgb = _rgb()
     deblurred, spatial, channel = compute_attention(model, rgb, ("enc2", "enc5", "dec8"), "finest")
     assert deblurred.shape == (H, W, 3) and deblurred.dtype == np.float32
-    assert 0.0 <= deblurred.min() and deblurred.max() <= 1.0
+    assert deblurred.min() >= 0.0 and deblurred.max() <= 1.0
     assert set(spatial) == {(2, "enc2"), (2, "enc5"), (2, "dec8")}
     for values in spatial.values():
         assert values.shape == (H, W) and values.dtype == np.float32
-        assert 0.0 <= values.min() and values.max() <= 1.0
+        assert values.min() >= 0.0 and values.max() <= 1.0
         assert values.std() > 0  # random weights give a structured, non-constant map
     assert set(channel) == set(spatial)
     for weights in channel.values():
@@ -255,7 +255,7 @@ def test_attention_map_writes_expected_files(image_file: Path, tmp_path: Path) -
             assert im.format == "JPEG" and im.size == (W, H)
         values = np.load(out / f"photo_{b}.npy")
         assert values.shape == (H, W) and values.dtype == np.float32
-        assert 0.0 <= values.min() and values.max() <= 1.0
+        assert values.min() >= 0.0 and values.max() <= 1.0
 
     with Image.open(out / "photo_attention_summary.png") as im:
         im.load()

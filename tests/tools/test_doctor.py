@@ -13,12 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from deblur_cli import __version__
-from deblur_cli.tools import doctor
 from deblur_cli.cli import app
-from deblur_cli.network.engine import cpu_has_native_bf16
 from deblur_cli.errors import EXIT_FAILURES, EXIT_WEIGHTS
-from deblur_cli.weights import registry, save_weights
+from deblur_cli.network.engine import cpu_has_native_bf16
 from deblur_cli.network.model import AttentiveDeblurNet, ModelConfig
+from deblur_cli.tools import doctor
+from deblur_cli.weights import registry, save_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelConfig(widths=(4, 8, 16), kernel_size=3, blocks_per_group=1)

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from deblur_cli.errors import DataError, OutputError, UsageError
+from deblur_cli.quality.metrics import ms_ssim, psnr, ssim
 from deblur_cli.tools.evaluate import (
     PSNR_CAP_DB,
     EvalOptions,
@@ -22,7 +23,6 @@ from deblur_cli.tools.evaluate import (
     plan_evaluate,
     run_evaluate,
 )
-from deblur_cli.quality.metrics import ms_ssim, psnr, ssim
 
 H, W = 40, 48  # two MS-SSIM scales fit
 LAYOUT = {"seqA": ["000001", "000002"], "seqB": ["000007"]}

@@ -10,13 +10,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from deblur_cli.tools import onnx_export
 from deblur_cli.cli import app
+from deblur_cli.errors import EXIT_OUTPUT, EXIT_USAGE, OutputError, UsageError
 from deblur_cli.methods import InferenceOptions
 from deblur_cli.network.engine import Engine
-from deblur_cli.errors import EXIT_OUTPUT, EXIT_USAGE, OutputError, UsageError
-from deblur_cli.quality.metrics import psnr
 from deblur_cli.network.model import AttentiveDeblurNet
+from deblur_cli.quality.metrics import psnr
+from deblur_cli.tools import onnx_export
 from deblur_cli.weights import save_weights
 from tests.conftest import TINY
 

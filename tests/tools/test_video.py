@@ -11,11 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from deblur_cli.tools import video
 from deblur_cli.api import Deblurrer
 from deblur_cli.cli import app
 from deblur_cli.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, OutputError, UsageError
 from deblur_cli.network.model import AttentiveDeblurNet
+from deblur_cli.tools import video
 from deblur_cli.weights import save_weights
 from tests.conftest import TINY
 

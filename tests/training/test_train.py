@@ -244,8 +244,8 @@ def test_init_zero_pads_3x3_weights_into_a_5x5_network(tmp_path):
 
 
 def test_train_init_starts_from_given_weights(tmp_path):
-    from deblur_cli.weights import load_state, save_weights
     from deblur_cli.network.model import AttentiveDeblurNet
+    from deblur_cli.weights import load_state, save_weights
 
     data = _pairs(tmp_path / "data")
     start = AttentiveDeblurNet(TINY_RES)

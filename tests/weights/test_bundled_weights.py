@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur_cli.methods import InferenceOptions
-
-from deblur_cli.network.engine import Engine
 from deblur_cli.files.image_io import load_image
+from deblur_cli.methods import InferenceOptions
+from deblur_cli.network.engine import Engine
 from deblur_cli.quality.metrics import psnr
 from deblur_cli.weights import default_weights_name, get_entry, load_model, sha256_file, weights_dir
 
