@@ -7,13 +7,15 @@ the media types and download suffixes of ``deblur serve`` and the list its page 
 (:func:`accept_attribute`) are all derived from :data:`FORMATS`. ``tests/files/test_formats.py``
 checks that every record is complete.
 
-Adding a format is one :class:`ImageFormat` record in :data:`FORMATS` (in a module of its
-own when it needs code, e.g. a Pillow plugin to enable). No Pillow import here: the records
-are plain data, so the command line's help can use them.
+Adding a format is one :class:`ImageFormat` record: in :data:`FORMATS` here, or, when it
+needs code (a Pillow plugin to enable), as ``FORMAT`` in a module of its own named in
+:data:`FORMAT_MODULES` (one line). No Pillow import here: the records are plain data, so
+the command line's help can use them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +81,9 @@ def _bmp_bytes(width: int, height: int, channels: int, depth: int) -> int:
     return row * height + 54 + (1024 if grey else 0)
 
 
+#: Modules that each define one more format as ``FORMAT`` (an :class:`ImageFormat`).
+FORMAT_MODULES: tuple[str, ...] = ()
+
 FORMATS: tuple[ImageFormat, ...] = (
     ImageFormat(
         "JPEG", "JPEG", (".jpg", ".jpeg"), "image/jpeg", max_side=65_500, quality=True,
@@ -102,6 +107,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         holds=frozenset({"dpi"}), suggested=False,
     ),
     ImageFormat("GIF", "GIF", (".gif",), "image/gif", write=False),
+    *(importlib.import_module(module).FORMAT for module in FORMAT_MODULES),
 )
 #: Results of a format deblur cannot write are written in this one.
 FALLBACK = "PNG"
