@@ -165,7 +165,7 @@ def test_readme_installs_extras_from_the_checkout_and_cpu_torch():
         if extra == "test":
             continue
         assert f'python3 -m pip install ".[{extra}]"' in readme, extra
-        injected = re.search(rf"`pipx inject deblur-cli ([^`]*)`[^\n]*\n", readme.split(f"| `{extra}` |", 1)[1])
+        injected = re.search(r"`pipx inject deblur-cli ([^`]*)`[^\n]*\n", readme.split(f"| `{extra}` |", 1)[1])
         assert injected is not None, extra
         assert injected.group(1).split() == [f'"{r}"' for r in requirements], extra
     blocks = re.findall(r"^```bash\n(.*?)^```", readme, re.M | re.S)[:2]
