@@ -1,4 +1,4 @@
-"""Short training runs of equal CPU time that choose a recipe by measurement (issue 10, part 3).
+"""Short training runs of equal CPU time that choose a recipe by measurement.
 
     python bench/recipe_arms.py write weights/k3-cpu.toml /work/runs/arms     # one TOML per arm
     # train each arm from the same start, one thread each, two at a time on a 2-core machine:

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 import valsets
 
 EXTENT_CLASSES: dict[str, tuple[float, float]] = {"mild": (5.0, 15.0), "medium": (15.0, 30.0), "strong": (30.0, 45.0)}

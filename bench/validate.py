@@ -32,7 +32,7 @@ default ``bench/data/scores/<default weights>.json``):
 4. do no harm does not get worse: the minimum PSNR over the harm sets is at most 0.1 dB below the
    baseline's.
 
-``targets`` prints issue 25's goals (blur alone +1.5 dB on ``val_cross_clean`` with every class
+``targets`` prints the goals of the next weights (blur alone +1.5 dB on ``val_cross_clean`` with every class
 +0.5 dB, +1.0 dB on ``uniform_shake``, sharp crops back at 40 dB or more) met or not.
 """
 
@@ -49,9 +49,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import valsets  # noqa: E402
+import valsets
 
-from deblur_cli.tools.evaluate import EvalReport, evaluate  # noqa: E402
+from deblur_cli.tools.evaluate import EvalReport, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -173,9 +173,8 @@ def landing_verdict(results: dict[str, dict], baseline: dict[str, dict] | None =
                 f"{name}: {max(len(losers), 1)} image(s) below {WORST_ALLOWED_DB:+.1f} dB, worst "
                 f"{s['worst']['name']} {s['worst']['gain']:+.2f} dB"
             )
-        if job == "noise" and baseline and name in baseline:
-            if s["gain"] < baseline[name]["gain"] - NOISE_TOLERANCE_DB:
-                reasons.append(f"{name}: noise-alone gain {s['gain']:+.2f} dB, baseline {baseline[name]['gain']:+.2f} dB")
+        if job == "noise" and baseline and name in baseline and s["gain"] < baseline[name]["gain"] - NOISE_TOLERANCE_DB:
+            reasons.append(f"{name}: noise-alone gain {s['gain']:+.2f} dB, baseline {baseline[name]['gain']:+.2f} dB")
     harm = _harm_min(results)
     base_harm = _harm_min(baseline or {})
     if harm is not None and base_harm is not None and harm < base_harm - HARM_TOLERANCE_DB:
@@ -184,7 +183,7 @@ def landing_verdict(results: dict[str, dict], baseline: dict[str, dict] | None =
 
 
 def targets(results: dict[str, dict]) -> list[tuple[str, bool | None]]:
-    """Issue 25's goals, each (description, met; None when not scored)."""
+    """The goals of the next weights, each (description, met; None when not scored)."""
     head = results.get(HEADLINE)
     uniform = results.get(UNIFORM)
     harm = _harm_min(results)

@@ -282,7 +282,7 @@ def remove_stale_folders(parent: Path, prefix: str) -> list[str]:
     For work folders a process makes for itself (``deblur serve``'s uploads): a process killed
     with SIGKILL cannot remove its own, so the next one does.
     """
-    host, removed = _host_tag(), []
+    host, removed = _host_tag(), list[str]()
     try:
         entries = list(os.scandir(parent))
     except OSError:

@@ -60,7 +60,7 @@ def protocol_class(limits: ConnectionLimits) -> type:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class LimitedH11Protocol(H11Protocol):
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             self._timer: asyncio.TimerHandle | None = None
             self._draining = False
             self._stall: asyncio.TimerHandle | None = None
