@@ -52,8 +52,8 @@ class Choices:
     """The choices one server offers, and the runner of each (see the module docstring)."""
 
     def __init__(self, runner: Any, loader: Loader | None, method: str | None = None) -> None:
-        self.default = Choice(method or getattr(getattr(runner, "options", None), "method", methods.DEFAULT_METHOD),
-                              weights_label(runner))
+        started = getattr(getattr(runner, "options", None), "method", methods.DEFAULT_METHOD)
+        self.default = Choice(method or str(started), weights_label(runner))
         self._runner = runner
         self._loader = loader
         self._last: tuple[Choice, Any] | None = None

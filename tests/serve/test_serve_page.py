@@ -477,8 +477,9 @@ def test_the_form_carries_a_method_when_the_server_offers_several(browser, make_
     """The method list is the server's (its registry): with one method the page shows no
     choice; with two it offers both, and a photo added after choosing one without weights
     is sent with that method and no weights."""
-    from deblur_cli.methods import registry
     from selenium.webdriver.support.select import Select
+
+    from deblur_cli.methods import registry
     from tests.serve.test_serve_queue import StandIn
 
     registry.names()  # the real methods first

@@ -13,10 +13,10 @@ import pytest
 
 from deblur_cli.errors import UsageError
 from deblur_cli.serve import check_installed
-from deblur_cli.serve.page import STATIC_FILES
-from deblur_cli.serve.images import display_name, download_name, other_format
-from deblur_cli.serve.server import listen
 from deblur_cli.serve.guard import is_loopback
+from deblur_cli.serve.images import display_name, download_name, other_format
+from deblur_cli.serve.page import STATIC_FILES
+from deblur_cli.serve.server import listen
 from deblur_cli.serve.uploads import ServeError, check_declared_length, read_upload
 from tests.serve import images
 
