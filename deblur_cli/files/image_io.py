@@ -167,7 +167,13 @@ def float_rgb(colour: np.ndarray) -> np.ndarray:
 
 
 def save_image(
-    rgb: np.ndarray, path: Path, like: LoadedImage | None = None, quality: int = 95, *, overwrite: bool = False
+    rgb: np.ndarray,
+    path: Path,
+    like: LoadedImage | None = None,
+    quality: int = 95,
+    *,
+    overwrite: bool = False,
+    record: bool = True,
 ) -> None:
     """Write ``rgb`` (float H x W x 3 in [0, 1]) to ``path`` atomically.
 
@@ -177,6 +183,8 @@ def save_image(
     JPEG and WebP. Raises UsageError for a bad suffix or quality, OutputError when
     the output is the input or cannot be written; nothing is left on failure. Without
     ``overwrite`` an existing file at ``path`` is never replaced (see :func:`atomic_path`).
+    ``record``: note the file in the record of what deblur wrote (:mod:`~deblur_cli.files.ledger`);
+    False for a file that is removed at once (``deblur serve``'s answers).
     """
     path = Path(path)
     fmt = _output_format(path)
@@ -191,7 +199,8 @@ def save_image(
             _encode(samples, tmp, fmt, quality, exif, icc, extras)
     except OSError as e:
         raise OutputError(f"cannot write {show(path)}: {e.strerror or one_line(e)}") from None
-    ledger.record(path)  # so that a later run knows this file for deblur's, not the user's
+    if record:
+        ledger.record(path)  # so that a later run knows this file for deblur's, not the user's
 
 
 def dropped_on_save(like: LoadedImage, path: Path) -> list[str]:

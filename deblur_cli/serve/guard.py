@@ -6,8 +6,8 @@ such pages out while the server's own page, ``curl`` and scripts work as before:
 * **Host** (DNS rebinding): a page of ``attacker.example`` whose name is switched to
   resolve to 127.0.0.1 reaches the server with ``Host: attacker.example``. Every request
   must name this server: ``localhost``, ``127.0.0.1``, ``[::1]``, the ``--host`` given (and
-  the address it stands for), with the port the connection came in on (none only on port
-  80). A server bound to every address (``--host 0.0.0.0`` or ``::``) also answers to any IP
+  the address it stands for, and the address the connection came in on), with the port the
+  connection came in on (none only on port 80). A server bound to every address (``--host 0.0.0.0`` or ``::``) also answers to any IP
   address (an address cannot be rebound) and to this machine's own name.
 * **Origin** (cross-origin requests): a page elsewhere may POST a form or a ``fetch`` to the
   API without reading the answer, which still makes the server work. Under ``/api/`` a
@@ -131,11 +131,13 @@ class HostRule:
                 names |= {machine, machine.split(".")[0], machine.split(".")[0] + ".local"}
         return cls(frozenset(names), every)
 
-    def allows(self, name: str, port: int | None, local_port: int | None) -> bool:
-        """True when ``name:port`` (from :func:`split_host`) names this server on ``local_port``."""
+    def allows(self, name: str, port: int | None, local_port: int | None, local_address: str | None = None) -> bool:
+        """True when ``name:port`` (from :func:`split_host`) names this server on ``local_port``;
+        ``local_address``, the address the connection came in on, is one of its names too (an
+        address cannot be rebound)."""
         if local_port is not None and (port if port is not None else 80) != local_port:
             return False
-        if name in self.names:
+        if name in self.names or (local_address is not None and name == _normal(local_address)):
             return True
         return self.any_address and address_of(name) is not None
 
@@ -154,14 +156,14 @@ def _shown(value: str) -> str:
 def check(scope: dict[str, Any], rule: HostRule) -> tuple[int, str] | None:
     """(status, message) when the request must be refused; None when it may go on."""
     headers = _headers(scope)
-    local_port = (scope.get("server") or (None, None))[1]
+    local_address, local_port = (scope.get("server") or (None, None))[:2]
     where = f"port {local_port}" if local_port else "this server"
     hosts = headers.get(b"host", [])
     if len(hosts) != 1:
         return 400, "a request needs exactly one Host header naming this server"
     host = hosts[0].decode("latin-1")
     parsed = split_host(host)
-    if parsed is None or not rule.allows(*parsed, local_port):
+    if parsed is None or not rule.allows(*parsed, local_port, local_address):
         return 400, (
             f"the Host header {_shown(host)} does not name this server (localhost or 127.0.0.1 on {where}); "
             "refused to guard against DNS rebinding"
@@ -171,7 +173,7 @@ def check(scope: dict[str, Any], rule: HostRule) -> tuple[int, str] | None:
     origins = headers.get(b"origin", [])
     if origins:
         origin = origins[0].decode("latin-1")
-        if len(origins) > 1 or not _own_origin(origin, rule, local_port):
+        if len(origins) > 1 or not _own_origin(origin, rule, local_port, local_address):
             return 403, (
                 f"cross-origin request refused: Origin {_shown(origin)} is not this server's page; "
                 "use the page this server serves, or call the API from a program (no Origin header)"
@@ -183,7 +185,7 @@ def check(scope: dict[str, Any], rule: HostRule) -> tuple[int, str] | None:
     return None
 
 
-def _own_origin(origin: str, rule: HostRule, local_port: int | None) -> bool:
+def _own_origin(origin: str, rule: HostRule, local_port: int | None, local_address: str | None) -> bool:
     """True for ``http://NAME[:PORT]`` naming this server; ``null`` and everything else is False."""
     try:
         parts = urlsplit(origin)
@@ -192,7 +194,7 @@ def _own_origin(origin: str, rule: HostRule, local_port: int | None) -> bool:
     if parts.scheme != "http" or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
         return False
     parsed = split_host(parts.netloc)
-    return parsed is not None and rule.allows(*parsed, local_port)
+    return parsed is not None and rule.allows(*parsed, local_port, local_address)
 
 
 class Guard:

@@ -196,7 +196,8 @@ def deblur(prepared: Prepared, deblurrer: object, job: Job, quality: int = 95) -
     suffix, media_type = written.suffix, written.mime
     out = prepared.folder / f"result{suffix}"
     notes = tuple(image_io.dropped_on_save(loaded, out))
-    image_io.save_image(sharp, out, like=loaded, quality=quality)
+    # record=False: the user's record of written photos is no place for an answer deleted at once
+    image_io.save_image(sharp, out, like=loaded, quality=quality, record=False)
     after = blur_score(image_io.load_image(out, max_pixels=0).rgb)  # the file's, as `deblur score` gives it
     return Deblurred(
         data=out.read_bytes(),

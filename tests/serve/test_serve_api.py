@@ -302,6 +302,10 @@ def test_no_temporary_file_is_left_behind(server):
     server.post("api/deblur", images.png())
     server.post("api/deblur", b"not an image", name="x.png")
     assert not list(server.tmp.iterdir())
+    # nor a line in the user's record of written photos for each answer (issue 27, second pass)
+    from deblur_cli.files.ledger import LEDGER_NAME
+
+    assert not (server.cache / LEDGER_NAME).exists()
     assert not server.uploads() and len(list((server.cache / "serve").glob("uploads-*"))) == 1
 
 

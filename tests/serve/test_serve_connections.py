@@ -106,13 +106,14 @@ class Client:
         self.sock.close()
 
 
-def test_an_upload_trickled_a_byte_at_a_time_loses_its_place(strict):
+@pytest.mark.parametrize("path, queue", [("/api/deblur", "deblur"), ("/api/score", "score")])
+def test_an_upload_trickled_a_byte_at_a_time_loses_its_place(strict, path, queue):
     """1 byte every 0.5 s, under the 60 s stall limit: once the 2 s upload deadline passes the
     client is answered 408, its queue place is free while it still trickles, and the
-    connection is closed after the 5 s drain."""
+    connection is closed after the 5 s drain. The same for scores (their own queue)."""
     client = Client(strict)
-    client.send(post_head(strict.url, "Content-Length: 100000\r\n") + b"--deblurtestboundary\r\n")
-    _until(lambda: _health(strict)["queue"]["deblur"]["taken"] == 1, "the trickling upload holds a place")
+    client.send(post_head(strict.url, "Content-Length: 100000\r\n", path) + b"--deblurtestboundary\r\n")
+    _until(lambda: _health(strict)["queue"][queue]["taken"] == 1, "the trickling upload holds a place")
     answered_at = None
     sent = 0
     while not client.closed_by_server and time.monotonic() - client.started < GIVE_UP:
@@ -120,7 +121,7 @@ def test_an_upload_trickled_a_byte_at_a_time_loses_its_place(strict):
         client.read_ready(0.5)
         if answered_at is None and client.answer():
             answered_at = time.monotonic() - client.started
-            assert _health(strict)["queue"]["deblur"]["taken"] == 0  # freed while the client still sends
+            assert _health(strict)["queue"][queue]["taken"] == 0  # freed while the client still sends
     client.close()
     assert client.answer() is not None, client.received
     status, body = client.answer()

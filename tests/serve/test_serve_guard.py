@@ -142,6 +142,29 @@ def test_host_rule(host, value, port, allowed):
     assert HostRule.for_host(host).allows(*parsed, port) is allowed
 
 
+@pytest.mark.parametrize(
+    "host, value, local, allowed",
+    [
+        ("photos.lan", "192.168.1.5:8000", "192.168.1.5", True),  # --host as a name: its address too
+        ("photos.lan", "192.168.1.6:8000", "192.168.1.5", False),
+        ("photos.lan", "[fe80::1]:8000", "fe80::1", True),
+        ("photos.lan", "attacker.example:8000", "192.168.1.5", False),
+    ],
+)
+def test_the_address_a_connection_came_in_on_names_the_server(host, value, local, allowed):
+    assert HostRule.for_host(host).allows(*split_host(value), 8000, local) is allowed
+
+
+def test_a_preflight_from_another_site_is_refused(server):
+    """OPTIONS, as a browser sends before a cross-origin request with headers (X-Deblur-Job)."""
+    headers = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "x-deblur-job"}
+    r = server.session.options(server.url + "api/deblur", headers=headers, timeout=60)
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+    r = server.session.options(server.url + "api/deblur", timeout=60)
+    assert r.status_code == 405  # no CORS at all: the page is same-origin
+
+
 @pytest.mark.parametrize("value", ["", "a b", "::1", "[::1", "[::1]x", "host:", "host:0", "host:99999", "host:+80", "u@host"])
 def test_malformed_host_values(value):
     assert split_host(value) is None

@@ -208,6 +208,7 @@ async function deblur(card) {
   stop.done = true;
   await polling;
   card.xhr = null;
+  $(card, ".cancel").hidden = true;  // the answer is here: nothing left to stop
   if (card.cancelled) {
     settle(card, "cancelled", "cancelled");
     return;
