@@ -5,6 +5,7 @@ output, weights located), load the method once, run, print. The work is in
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -27,35 +28,56 @@ from deblur_cli.cli.options import inference_options, load, locate
 from deblur_cli.errors import EXIT_FAILURES
 from deblur_cli.methods import InferenceOptions
 
+OutputFormat = Annotated[Optional[str], typer.Option("--format", help="Format of results whose name deblur chooses (jpg, png, tif, webp, bmp): next to their input, in a folder, or on standard output (-o -). Default: the input's own.", show_default=False)]
+
 
 @inference_options()
 def image_cmd(
-    inputs: Annotated[list[Path], typer.Argument(help="The blurry photo(s).", show_default=False)],
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="The result's file (format from the extension), or a folder (existing, or written with a trailing /) where results keep their input's name. Several inputs need a folder. Default: INPUT_deblurred.EXT next to each input.")] = None,
+    inputs: Annotated[list[str], typer.Argument(help="The blurry photo(s); - reads one from standard input (a file named - is ./-).", show_default=False)],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="The result's file (format from the extension), or a folder (existing, or written with a trailing /) where results keep their input's name; - writes it to standard output (format: --format, else the input's). Several inputs need a folder. Default: INPUT_deblurred.EXT next to each input.")] = None,
+    output_format: OutputFormat = None,
     overwrite: Overwrite = False,
     quality: Quality = 95,
     max_pixels: MaxPixels = None,
     *,
     inference: InferenceOptions,
 ) -> None:
-    """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/)[/]"""
+    """Deblur one photo or several. [dim](Also: deblur photo.jpg -o sharp.jpg; deblur *.jpg -o sharp/; deblur - -o - < in.jpg > out.jpg)[/]"""
     with handled_errors():
-        from deblur_cli.pipeline import SaveOptions, plan_image, run_image
+        from deblur_cli.files.streams import is_stream, stream_folder
 
-        opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite)
-        as_folder = output is not None and output.endswith(("/", "\\"))
-        plan = plan_image(inputs, Path(output) if output else None, opts, output_is_folder=as_folder)
-        deblurrer = load(locate(inference))
-        if len(plan.jobs) > 1:
-            _run_batch(deblurrer, plan, title="deblur image")
-            return
-        t0 = time.perf_counter()
-        with bar() as progress:
-            task = progress.add_task(f"Deblurring {plan.jobs[0][0].name}", total=None)
-            notes: list[tuple[Path, str]] = []
-            (written,) = run_image(deblurrer, plan, progress=tile_callback(progress, task), on_note=lambda p, n: notes.append((p, n)))
-        console.print(f"[green]wrote[/] {printable(written)} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]", soft_wrap=True)
-        print_failures("note:", [*plan.notes, *notes])
+        if any(is_stream(p) for p in inputs) or (output is not None and is_stream(output)):
+            with stream_folder() as streams:
+                _image(inputs, output, output_format, overwrite, quality, max_pixels, inference, streams)
+        else:
+            _image(inputs, output, output_format, overwrite, quality, max_pixels, inference)
+
+
+def _image(inputs, output, output_format, overwrite, quality, max_pixels, inference, streams=None) -> None:
+    """`deblur image` itself; ``streams``: the folder of piped images, when - is used."""
+    from deblur_cli.files.streams import is_stream
+    from deblur_cli.pipeline import SaveOptions, plan_image, run_image
+
+    shown = streams.shown if streams is not None else (lambda p: p)
+    opts = SaveOptions(quality=quality, max_pixels=max_pixels, overwrite=overwrite, output_format=output_format)
+    as_folder = output is not None and output.endswith(("/", "\\"))
+    sources, target = ([Path(p) for p in inputs], Path(output) if output else None)
+    if streams is not None:
+        sources, target = streams.arguments(inputs, output, output_format, sys.stdin.buffer, sys.stdout.buffer)
+    plan = plan_image(sources, target, opts, output_is_folder=as_folder)
+    deblurrer = load(locate(inference))
+    if len(plan.jobs) > 1:
+        _run_batch(deblurrer, plan, title="deblur image")
+        return
+    t0 = time.perf_counter()
+    with bar() as progress:
+        task = progress.add_task(f"Deblurring {printable(Path(shown(plan.jobs[0][0])).name)}", total=None)
+        notes: list[tuple[Path, str]] = []
+        (written,) = run_image(deblurrer, plan, progress=tile_callback(progress, task), on_note=lambda p, n: notes.append((p, n)))
+    if streams is not None and output is not None and is_stream(output):
+        streams.send(written, sys.stdout.buffer)
+    console.print(f"[green]wrote[/] {printable(shown(written))} [dim]({time.perf_counter() - t0:.1f} s, {deblurrer.device}, {deblurrer.precision})[/]", soft_wrap=True)
+    print_failures("note:", [(shown(p), n) for p, n in (*plan.notes, *notes)])
 
 
 @inference_options()

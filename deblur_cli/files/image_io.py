@@ -134,6 +134,16 @@ def read_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
+def read_format(path: Path) -> str:
+    """The format Pillow calls ``path``'s content (``JPEG``, ``PNG``, ...) from its header
+    alone, whatever the file's name says (a file read from standard input has none)."""
+    path = Path(path)
+    name = show(path)
+    check_file(path, name)
+    with pillow_bomb_check_off(), open_image(path, name) as im:
+        return im.format or "unknown"
+
+
 def _resolve_limit(max_pixels: int | None, default: int = DEFAULT_MAX_PIXELS) -> int:
     """The pixel limit to enforce: argument, else environment, else ``default``."""
     if max_pixels is None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deblur_cli.errors import UsageError
-from deblur_cli.files import image_io
+from deblur_cli.files import formats, image_io
 from deblur_cli.files.fsutil import make_folder
 from deblur_cli.files.ledger import Written
 from deblur_cli.files.paths import (
@@ -118,6 +118,7 @@ def plan_image(
         jobs = [(s, default_output_path(s, options.suffix, fmt)) for s in sources]
     else:
         jobs = [(sources[0], Path(output))]
+        _check_format_agrees(Path(output), fmt)
     jobs, notes = _leave_out_earlier_results(jobs)
     inputs_set = FileSet(src for src, _ in jobs)
     for src, dst in jobs:
@@ -126,6 +127,14 @@ def plan_image(
         check_output_fits(dst, image_io.read_size(src))  # a 70,000 px wide JPEG fails now, not after the run
     check_distinct(jobs)
     return Plan(tuple(jobs), options, out_dir=folder, notes=notes)
+
+
+def _check_format_agrees(output: Path, fmt: str | None) -> None:
+    """UsageError when ``--format`` asks for another format than the output file's name says."""
+    named, asked = formats.by_suffix(output.suffix), formats.by_suffix(fmt or "")
+    if asked is not None and named is not None and named is not asked:
+        raise UsageError(f"the output {output} is named as {named.label} but --format asks for {asked.label}; "
+                         "change one of them (--format names the format of results whose name deblur chooses)")
 
 
 def _leave_out_earlier_results(

@@ -6,19 +6,21 @@ are in tests/serve/; docs/hostile-inputs.md lists every case with its test.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
 from deblur_cli.errors import EXIT_USAGE
-from tests.cli.test_hostile import (  # noqa: F401 - _isolated: a private cache, no proxies
+from tests.cli.test_hostile import (  # noqa: F401 - _isolated: a private cache, no proxies; fixtures
     _isolated,
     _ok,
     _pairs,
     _refused,
     _run,
     _tree,
+    identity,
 )
 
 # ============================================================================ item 7: train --resume
@@ -59,7 +61,7 @@ def test_resume_applies_what_may_change_with_a_note(tmp_path):
     assert step3["step"] == 3 and 0.45 < step3["lr"] < 0.5  # the new peak x the new schedule, not 0.001 x the old
 
 
-def test_resume_says_init_is_not_used(tmp_path, weights=None):
+def test_resume_says_init_is_not_used(tmp_path):
     data, run = _lite_run(tmp_path)
     text = _ok(_run("train", "--data", data, "--output", run, "--resume", "--init", "lite", "--steps", "3", "--device", "cpu"))
     assert "note: --init lite is not used: the run continues from its newest checkpoint" in text
@@ -133,3 +135,83 @@ def test_the_download_bar_never_shows_a_password():
 
     shown = printable("Weights https://bob:pa55@example.org/w.safetensors?X-Amz-Signature=s3cr3t&x=1")
     assert shown == "Weights https://***@example.org/w.safetensors?X-Amz-Signature=***&x=1"
+
+
+# ============================================================================ item 13: pipes
+
+
+def _piped(args: list[object], tmp_path: Path, stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
+    """`python -m deblur_cli ARGS` with ``stdin`` piped in (None: a closed, empty pipe)."""
+    import sys
+
+    from tests.cli.test_hostile import _env
+
+    return subprocess.run(
+        [sys.executable, "-m", "deblur_cli", *[str(a) for a in args]],
+        input=stdin if stdin is not None else b"", capture_output=True, env=_env(tmp_path), cwd=tmp_path, timeout=120,
+    )
+
+
+def _photo_bytes(fmt: str, size=(24, 32)) -> bytes:
+    from tests.cli.test_hostile import _encoded, _u8
+
+    return _encoded(_u8((*size, 3), 3), fmt)
+
+
+@pytest.mark.parametrize("fmt, asked, expected", [("JPEG", None, "JPEG"), ("PNG", None, "PNG"), ("JPEG", "png", "PNG"), ("GIF", None, "PNG")])
+def test_standard_input_to_standard_output(tmp_path, identity, fmt, asked, expected):
+    """`deblur - -o - < in.jpg > out.jpg` did not work; stdout carries the image and nothing else."""
+    import io
+
+    from PIL import Image
+
+    data = _photo_bytes(fmt)
+    extra = ["--format", asked] if asked else []
+    piped = _piped(["-", "-o", "-", "--weights", identity, "--precision", "fp32", *extra], tmp_path, data)
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert b"wrote standard output" in piped.stderr and b"pipe-" not in piped.stderr
+    (tmp_path / f"in.{fmt.lower()}").write_bytes(data)  # the same image through files, for comparison
+    suffix = {"JPEG": ".jpg", "PNG": ".png"}[expected]
+    _ok(_run(tmp_path / f"in.{fmt.lower()}", "-o", tmp_path / f"ref{suffix}", "--weights", identity, "--precision", "fp32"))
+    assert piped.stdout == (tmp_path / f"ref{suffix}").read_bytes()  # the image, whole, and nothing else
+    assert Image.open(io.BytesIO(piped.stdout)).format == expected
+    assert not list((tmp_path / "cache" / "pipes").glob("pipe-*"))  # the spooled copy is gone
+
+
+def test_a_file_to_standard_output_and_standard_input_to_a_file(tmp_path, identity):
+    src = tmp_path / "in.png"
+    src.write_bytes(_photo_bytes("PNG"))
+    to_stdout = _piped([src, "-o", "-", "--weights", identity], tmp_path, None)
+    assert to_stdout.returncode == 0 and to_stdout.stdout.startswith(b"\x89PNG"), to_stdout.stderr
+    from_stdin = _piped(["-", "-o", tmp_path / "out.webp", "--weights", identity], tmp_path, src.read_bytes())
+    assert from_stdin.returncode == 0 and from_stdin.stdout == b"", from_stdin.stderr
+    assert (tmp_path / "out.webp").read_bytes()[8:12] == b"WEBP"
+
+
+@pytest.mark.parametrize(
+    "args, stdin, code, needle",
+    [
+        pytest.param(["-", "-o", "-"], b"", 3, "error: standard input is empty (0 bytes)", id="empty"),
+        pytest.param(["-", "-o", "-"], b"hello, not an image\n" * 9, 3, "error: standard input is not an image", id="not-an-image"),
+        pytest.param(["-"], "PNG", 2, "error: an image from standard input has no folder for its result: name it with -o FILE, or -o - for standard output", id="no-output"),
+        pytest.param(["-", "PHOTO", "-o", "out/"], "PNG", 2, "error: - (standard input) is one image", id="with-others"),
+        pytest.param(["PHOTO", "PHOTO2", "-o", "-"], None, 2, "error: -o - (standard output) takes one image, not 2", id="several-to-stdout"),
+        pytest.param(["PHOTO", "-o", "x.jpg", "--format", "png"], None, 2, "error: the output x.jpg is named as JPEG but --format asks for PNG", id="format-contradicts"),
+    ],
+)
+def test_what_a_pipe_cannot_do_is_said(tmp_path, identity, args, stdin, code, needle):
+    (tmp_path / "p.png").write_bytes(_photo_bytes("PNG"))
+    (tmp_path / "q.png").write_bytes(_photo_bytes("PNG"))
+    args = [{"PHOTO": "p.png", "PHOTO2": "q.png"}.get(a, a) for a in args]
+    data = _photo_bytes("PNG") if stdin == "PNG" else stdin
+    piped = _piped([*args, "--weights", identity], tmp_path, data)
+    err = piped.stderr.decode()
+    assert piped.returncode == code and err.startswith(needle) and err.count("\n") == 1, err
+    assert piped.stdout == b"" and "pipe-" not in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["p.png", "q.png"]
+
+
+def test_a_file_named_dash_is_read_as_dot_slash_dash(tmp_path, identity):
+    (tmp_path / "-").write_bytes(_photo_bytes("PNG"))
+    done = _piped(["./-", "-o", "out.png", "--weights", identity], tmp_path, b"")
+    assert done.returncode == 0 and (tmp_path / "out.png").is_file(), done.stderr
