@@ -161,6 +161,7 @@ def test_readme_installs_extras_from_the_checkout_and_cpu_torch():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "deblur-cli[" not in readme.replace('pip install "deblur-cli[serve]"`\nworks only once', "")
     assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+    assert "sudo apt-get install chromium chromium-driver" in readme  # the browser test's needs (item 15)
     for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
         if extra == "test":
             continue

@@ -12,8 +12,12 @@ The commands live in :mod:`deblur_cli.cli.photos` (image, batch),
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+import types
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,20 +59,56 @@ _ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if
 #: derives from it, so the overrides below take either.
 ClickContext = Any
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-_ROOT_OPTIONS = frozenset({"--version", "--help"})
+
+console = Console(stderr=True, highlight=False)  # progress, notes, summaries: silenced by -q
+errors = Console(stderr=True, highlight=False)  # errors (and a batch's failed files): never silenced
+out = Console(highlight=False)  # the results a command was asked for (score lines, JSON): never silenced
+_verbose = False
+_ROOT_OPTIONS = frozenset({"--version", "--help", "--install-completion", "--show-completion"})
+
+
+#: The value a parameter's help shows when its declaration names none, by the click type's
+#: name; text is named after the parameter itself (``--device DEVICE``).
+_METAVARS = {"integer": "N", "integer range": "N", "float": "X", "float range": "X", "path": "PATH", "file": "FILE"}
+
+
+def help_metavar(param: Any) -> str:
+    """What a parameter's help shows for its value: the declared metavar (FILE, FOLDER,
+    NAME|PATH|URL), else one for its type (N, X, PATH) or its name (DEVICE), never a
+    Python type name (typer >= 0.29 shows ``<list[Path]>``, ``<str>``); nothing for a flag."""
+    if param.metavar is not None:
+        return param.metavar
+    if getattr(param, "is_flag", False):
+        return ""  # a flag takes no value, so there is nothing to show
+    return _METAVARS.get(_value_kind(param), (param.name or "value").upper())
+
+
+def _value_kind(param: Any) -> str:
+    """The name click gives the parameter's type (``integer``, ``path``, ...); typer >= 0.29
+    keeps the annotation instead, which is mapped to the same names."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None:
+        return str(getattr(getattr(param, "type", None), "name", "") or "").lower()
+    annotation = descriptor.annotation
+    while typing.get_origin(annotation) in (list, tuple, typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return {int: "integer", float: "float", Path: "path"}.get(annotation, "text")
 
 
 class _FlagsWithoutType:
-    """Help pages list flags without a value type: typer >= 0.29 shows `<bool>` for
-    every flag (and for --help), which reads as if the flag took a value."""
+    """Help pages show a value name for each parameter (:func:`help_metavar`), the same on
+    every typer version we accept."""
 
     def get_params(self, ctx: ClickContext) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""  # a flag takes no value, so there is no type to show
+            param.metavar = help_metavar(param)
+            if param.param_type_name != "argument":
+                continue
+            if param.nargs != 1 and not param.metavar.endswith("..."):
+                param.metavar += "..."  # FILE... : one or more
+            if hasattr(param, "display_type_rich"):  # typer >= 0.29 adds the type: the name says it all
+                param.display_type_rich = lambda ctx: None
         return params
 
 
@@ -82,9 +122,8 @@ class _Command(_FlagsWithoutType, TyperCommand):
         for param in self.get_params(ctx):
             if param.param_type_name != "argument":
                 continue
-            name = (param.metavar or param.name or "").upper()
-            name = name if param.required else f"[{name}]"
-            pieces.append(name + ("..." if param.nargs != 1 else ""))
+            name = param.metavar or (param.name or "").upper()  # FILE... when repeated (get_params)
+            pieces.append(name if param.required else f"[{name}]")
         return pieces
 
 
@@ -113,7 +152,7 @@ class _ImageByDefault(_Group):
         args = sys.argv[1:] if args is None else list(args)
         empty = _empty_argument(args)
         if empty:
-            console.print(f"[bold red]error:[/] {printable(empty)}", soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {printable(empty)}", soft_wrap=True)
             sys.exit(EXIT_USAGE)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -123,7 +162,7 @@ class _ImageByDefault(_Group):
                 _usage_line(e)
             sys.exit(code)
         except typer.Abort:
-            console.print("[bold red]error:[/] aborted", soft_wrap=True)
+            errors.print("[bold red]error:[/] aborted", soft_wrap=True)
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:  # `deblur score dir | head`: the reader left; as click does
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
@@ -141,7 +180,7 @@ class _ImageByDefault(_Group):
 app = _Typer(
     cls=_ImageByDefault,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -197,11 +236,11 @@ def _usage_line(error: Any) -> None:
     message = " ".join(error.format_message().split())
     ctx = getattr(error, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    console.print(f"[bold red]error:[/] {printable(message)}{printable(hint)}", soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {printable(message)}{printable(hint)}", soft_wrap=True)
 
 
 def fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {printable(message)}", soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {printable(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -248,6 +287,7 @@ MaxPixels = Annotated[
     Optional[int], typer.Option(help=f"Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {DEFAULT_MAX_PIXELS:_}]")
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
+JsonReport = Annotated[Optional[str], typer.Option("--json", metavar="FILE|-", help="Also write what was done, file by file, as JSON to FILE (-: standard output, which then carries only the JSON).", show_default=False)]
 
 
 def download_bar() -> Progress:
@@ -287,6 +327,49 @@ def tile_callback(progress: Progress, task: Any) -> ProgressFn:
 
 
 def print_failures(label: str, failures: list[tuple[Path, str]]) -> None:
-    """One escaped line per file that could not be processed."""
+    """One escaped line per file: ``failed`` ones even with -q (they make the exit code),
+    the others (notes, skipped, left alone) as information."""
+    shown_on = errors if label == "failed" else console
     for path, message in failures:
-        console.print(f"[red]{label}[/] {printable(path)}: {printable(message)}", soft_wrap=True)
+        shown_on.print(f"[red]{label}[/] {printable(path)}: {printable(message)}", soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------- -q / -v
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the results asked for (score lines, JSON): no progress, notes or summaries.", rich_help_panel="Output")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also say what was planned (each output) and what runs it (weights file and sha256, device, precision, threads).", rich_help_panel="Output")]
+
+
+def set_verbosity(quiet: bool, verbose: bool) -> None:
+    """-q silences :data:`console` (progress bars, notes, summaries); -v lets :func:`info` speak."""
+    global _verbose
+    if quiet and verbose:
+        raise typer.BadParameter("-q (quiet) and -v (verbose) contradict each other; give one", param_hint="'--quiet' / '--verbose'")
+    console.quiet, _verbose = quiet, verbose
+
+
+def info(text: str) -> None:
+    """A line of detail for -v (markup allowed; user text must go through :func:`printable`)."""
+    if _verbose:
+        console.print(f"[dim]{text}[/]", soft_wrap=True)
+
+
+def with_verbosity(command: Any) -> Any:
+    """``command`` with -q/--quiet and -v/--verbose added (every command gets them, in
+    :mod:`deblur_cli.cli.main`): they are applied before the command runs."""
+    signature = inspect.signature(command, eval_str=True)
+    added = [
+        inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, annotation=Quiet, default=False),
+        inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, annotation=Verbose, default=False),
+    ]
+
+    def wrapper(*args: Any, quiet: bool = False, verbose: bool = False, **kwargs: Any) -> Any:
+        set_verbosity(quiet, verbose)
+        return command(*args, **kwargs)
+
+    functools.update_wrapper(wrapper, command)
+    params = list(signature.parameters.values())
+    wrapper.__signature__ = signature.replace(parameters=[*params, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in (*params, *added)}
+    delattr(wrapper, "__wrapped__")  # typer must read the new signature, not the command's
+    return wrapper

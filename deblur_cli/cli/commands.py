@@ -32,8 +32,8 @@ from deblur_cli.methods import InferenceOptions
 
 @inference_options(only=("weights", "device", "threads"))
 def attention_cmd(
-    image: Annotated[Path, typer.Argument(help="The photo to analyse.", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the maps and the summary figure.")] = Path("attention_maps"),
+    image: Annotated[Path, typer.Argument(metavar="FILE", help="The photo to analyse.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Folder for the maps and the summary figure.")] = Path("attention_maps"),
     blocks: Annotated[str, typer.Option(help="Blocks to show: enc1..enc9, dec1..dec9, comma-separated, or 'all'.")] = "enc2,enc5,enc8,dec2,dec5,dec8",
     scale: Annotated[str, typer.Option(help="finest or all (every scale of the network).")] = "finest",
     colormap: Annotated[str, typer.Option(help="Heatmap colours (red high, blue low by default).")] = "turbo",
@@ -73,11 +73,11 @@ def attention_cmd(
 
 @inference_options(precision="fp32", precision_help="fp32 by default for comparable scores; bf16/fp16 to trade accuracy for speed.")
 def evaluate_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Test pairs: GoPro layout (ROOT/<seq>/{blur,sharp}) or flat (ROOT/{blur,sharp}).", show_default=False)],
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write all scores as JSON.")] = None,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image scores as CSV.")] = None,
-    save_dir: Annotated[Optional[Path], typer.Option(help="Also save the deblurred images here.")] = None,
-    blur_folder: Annotated[str, typer.Option(help="Blurry folder name in GoPro layouts (blur or blur_gamma).")] = "blur",
+    data: Annotated[Path, typer.Option("--data", metavar="FOLDER", help="Test pairs: GoPro layout (ROOT/<seq>/{blur,sharp}) or flat (ROOT/{blur,sharp}).", show_default=False)],
+    json_path: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Write all scores as JSON.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Write per-image scores as CSV.")] = None,
+    save_dir: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Also save the deblurred images here.")] = None,
+    blur_folder: Annotated[str, typer.Option(metavar="NAME", help="Blurry folder name in GoPro layouts (blur or blur_gamma).")] = "blur",
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N pairs.")] = None,
     overwrite: Overwrite = False,
     per_image: Annotated[Optional[bool], typer.Option("--per-image/--no-per-image", help="Show a row per image (default: when there are at most 30).", show_default=False)] = None,
@@ -119,13 +119,13 @@ def _eval_table(report, weights_name: str, per_image: bool) -> None:
 
 
 def make_pairs_cmd(
-    sharp_dir: Annotated[Path, typer.Argument(help="Folder of sharp photos.", show_default=False)],
-    out_dir: Annotated[Path, typer.Argument(help="New folder for the pairs (GoPro layout).", show_default=False)],
+    sharp_dir: Annotated[Path, typer.Argument(metavar="SHARP_FOLDER", help="Folder of sharp photos.", show_default=False)],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_FOLDER", help="New folder for the pairs (GoPro layout).", show_default=False)],
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same pairs.")] = 0,
     crop: Annotated[Optional[int], typer.Option(help="Cut a random crop of this size from each photo (default: whole photo).")] = None,
     pairs_per_image: Annotated[int, typer.Option(min=1, help="Pairs made from each photo.")] = 1,
 ) -> None:
-    """Blur sharp photos realistically into a training/test set (OUT_DIR/<photo>/{blur,sharp}/)."""
+    """Blur sharp photos realistically into a training/test set (OUT_FOLDER/<photo>/{blur,sharp}/)."""
     with handled_errors():
         from deblur_cli.data.make_pairs import plan_make_pairs, run_make_pairs
 

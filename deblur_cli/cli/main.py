@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deblur_cli.cli import commands, media, photos, serve, train, weights
-from deblur_cli.cli.app import app, console, weights_app
+from deblur_cli.cli.app import app, console, weights_app, with_verbosity
 from deblur_cli.errors import EXIT_INTERRUPTED
 
 #: ``deblur NAME``, in help order (``deblur weights ...`` is listed after them).
@@ -40,9 +40,9 @@ WEIGHTS_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name)(with_verbosity(_command))
 for _name, _command in WEIGHTS_COMMANDS:
-    weights_app.command(_name)(_command)
+    weights_app.command(_name)(with_verbosity(_command))
 
 
 def _stop_like_ctrl_c(signum: int, frame: object) -> None:

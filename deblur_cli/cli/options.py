@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from deblur_cli.cli.app import download_bar, printable, spinner
+from deblur_cli.cli.app import download_bar, handled_errors, info, printable, spinner
 from deblur_cli.files.bundled import registered_names
 from deblur_cli.methods import InferenceOptions, OptionError, help_text, names
 from deblur_cli.network.limits import DEFAULT_OVERLAP, MIN_TILE, available_cores
@@ -37,7 +37,7 @@ def _weights_help() -> str:
     return f"Registered weights NAME{known}, a file PATH (.safetensors or .pth) or an http(s) URL.{chosen}"
 
 
-Weights = Annotated[Optional[str], typer.Option("--weights", "-w", help=_weights_help(), rich_help_panel=PANEL)]
+Weights = Annotated[Optional[str], typer.Option("--weights", "-w", metavar="NAME|PATH|URL", help=_weights_help(), rich_help_panel=PANEL)]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel=PANEL)]
 Threads = Annotated[Optional[int], typer.Option(help=f"CPU threads for torch, 1 to the cores available ({available_cores()} here; default: all).", rich_help_panel=PANEL)]
 PRECISION_HELP = "auto, fp32, bf16 or fp16 (CUDA only). auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."
@@ -81,7 +81,10 @@ def inference_options(
 
         def wrapper(**values: Any) -> Any:
             chosen = {name: values.pop(name) for name in fields}
-            return command(**values, inference=_build(chosen))
+            inference = _build(chosen)
+            with handled_errors():
+                inference.check_named()  # an unknown weights name is said first, before the outputs' problems
+            return command(**values, inference=inference)
 
         wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
         wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
@@ -120,4 +123,12 @@ def load(options: InferenceOptions) -> Deblurrer:
     from deblur_cli.api import Deblurrer
 
     with spinner("Loading weights" if options.weights is not None else f"Starting the {options.method} method"):
-        return Deblurrer.from_options(options)
+        deblurrer = Deblurrer.from_options(options)
+    weights = deblurrer.weights_info
+    if weights is not None:
+        info(f"weights {printable(weights.source)}: {printable(weights.path)}, sha256 {weights.sha256}")
+    import torch
+
+    info(f"method {options.method} on {deblurrer.device}, {deblurrer.precision}, {torch.get_num_threads()} threads, "
+         f"tile {options.tile or 'from free memory'}, overlap {options.tile_overlap if options.tile_overlap is not None else DEFAULT_OVERLAP}")
+    return deblurrer

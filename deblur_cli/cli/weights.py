@@ -53,11 +53,13 @@ def weights_verify() -> None:
             raise WeightsError("some weights failed verification")
 
 
-def weights_download(name: Annotated[str, typer.Argument(help="Registered name or an http(s) URL.")]) -> None:
-    """Download weights into the cache (DEBLUR_CACHE_DIR overrides its location)."""
+def weights_download(name: Annotated[str, typer.Argument(metavar="NAME|URL", help="Registered name or an http(s) URL.")]) -> None:
+    """Download weights into the cache (DEBLUR_CACHE_DIR overrides its location); says so when they are bundled or cached already."""
     with handled_errors():
-        from deblur_cli.weights import download_entry, resolve
+        from deblur_cli.weights import download_entry, get_entry, local_copy, resolve
+        from deblur_cli.weights.download import cached_download
 
+        had = ("cached" if cached_download(name).is_file() else None) if "://" in name else local_copy(get_entry(name))
         with download_bar() as progress:
             task = progress.add_task(f"Downloading {printable(name)}", total=None)
 
@@ -66,12 +68,17 @@ def weights_download(name: Annotated[str, typer.Argument(help="Registered name o
 
             # a URL is checked (weights, architecture, shapes) before it is kept in the cache
             path = resolve(name, progress=cb).path if "://" in name else download_entry(name, progress=cb)
-        console.print(f"[green]saved[/] {printable(path)}", soft_wrap=True)
+        if had == "bundled":
+            console.print(f"{printable(name)} is bundled with deblur: nothing to download ({printable(path)})", soft_wrap=True)
+        elif had == "cached":
+            console.print(f"{printable(name)} was downloaded before: nothing to download ({printable(path)})", soft_wrap=True)
+        else:
+            console.print(f"[green]saved[/] {printable(path)}", soft_wrap=True)
 
 
 def weights_export(
-    run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
-    out_file: Annotated[Path, typer.Argument(help="The .safetensors file to write.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_FOLDER", help="A training run folder.")],
+    out_file: Annotated[Path, typer.Argument(metavar="FILE", help="The .safetensors file to write.")],
     half: Annotated[bool, typer.Option("--half", help="Store float16 (half the size).")] = False,
     step: Annotated[Optional[int], typer.Option(help="Export the checkpoint of this step (default: the newest).")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Export the optimiser's weights instead of their EMA (the default when the run keeps one).")] = False,
@@ -84,7 +91,7 @@ def weights_export(
         from deblur_cli.weights import check_weights_name
 
         check_weights_name(out_file)  # the plan: the output's name and path rules, before any work
-        check_output_file(out_file, FileSet(), overwrite)
+        check_output_file(out_file, FileSet(), overwrite, create_folder=True)  # made by export_weights
         import torch
 
         path, done, sha = export_weights(run_dir, out_file, dtype=torch.float16 if half else None, step=step, raw=raw, overwrite=overwrite)

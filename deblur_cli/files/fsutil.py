@@ -128,6 +128,12 @@ def atomic_write(final: Path, write: Callable[[IO[bytes]], object], *, overwrite
         raise OutputError(f"cannot write {final}: {e.strerror or e}") from None
 
 
+def write_text(final: Path, text: str, *, overwrite: bool = False) -> None:
+    """A text report (JSON, CSV) written atomically as UTF-8, its missing folder made first."""
+    make_folder(Path(final).parent)
+    atomic_write(Path(final), lambda f: f.write(text.encode("utf-8")), overwrite=overwrite)
+
+
 # ----------------------------------------------------------------------------- publishing
 
 

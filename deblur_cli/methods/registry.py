@@ -195,6 +195,15 @@ class InferenceOptions:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return redact(f"{type(self).__name__}({shown})")
 
+    def check_named(self) -> None:
+        """The first planning step, cheap: the weights name something (a registered name, an
+        existing file, an http(s) URL); nothing is read or downloaded. WeightsError otherwise,
+        so that a typo in the weights is said before any problem with the outputs."""
+        from deblur_cli.weights import LocatedWeights, check_spec
+
+        if get(self.method).needs_weights and not isinstance(self.weights, LocatedWeights):
+            check_spec(None if self.weights is None else os.fspath(self.weights))
+
     def located(self, progress: Progress | None = None) -> InferenceOptions:
         """These options with their weights found on disk (downloaded once when a URL, with
         ``progress(bytes, total)``): the planning step of a method that needs weights, so

@@ -122,7 +122,7 @@ def plan_image(
     jobs, notes = _leave_out_earlier_results(jobs)
     inputs_set = FileSet(src for src, _ in jobs)
     for src, dst in jobs:
-        check_output_file(dst, inputs_set, options.overwrite, create_folder=folder is not None)
+        check_output_file(dst, inputs_set, options.overwrite, create_folder=True)  # -o new/x.jpg: made, as -o new/ is
         check_image_output(dst)
         check_output_fits(dst, image_io.read_size(src))  # a 70,000 px wide JPEG fails now, not after the run
     check_distinct(jobs)
@@ -195,6 +195,7 @@ def run_image(
         make_folder(plan.out_dir)
     written = []
     for src, dst in plan.jobs:
+        make_folder(dst.parent)  # an output file's missing folder (checked writable by the plan)
         loaded = image_io.load_image(src, max_pixels=plan.options.max_pixels)
         check_output_fits(dst, loaded.size, loaded)  # byte limits, now that depth and channels are known
         sharp = deblurrer.run(loaded.rgb, progress=progress)

@@ -26,6 +26,11 @@ pairs of images with different blur extents it orders 81% correctly, against 77%
 variance of the Laplacian, which mostly measures texture. Known limits: large flat areas
 (sky, walls) read as blur; the score is per pixel, so a downscaled copy of a photo looks
 sharper than the original.
+
+A photo is also measured tile by tile (:mod:`.regions`): one motion-blurred object in a
+sharp scene barely moves the whole frame's score. :class:`BlurMeasure` holds both figures and
+the one verdict rule (:meth:`BlurMeasure.blurry`), which `deblur score`, ``batch
+--only-blurry`` and serve's ``/api/score`` all ask.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ import numpy as np
 
 from deblur_cli.errors import DeblurError, UsageError
 from deblur_cli.files import image_io
-from deblur_cli.files.fsutil import atomic_write
+from deblur_cli.files.fsutil import write_text
+from deblur_cli.quality.regions import REGION_MARGIN, TILES_PER_SHORT_SIDE, Region, blurriest_region
 
 #: Length of the re-blurring box filter, in pixels (the paper's choice).
 REBLUR_TAPS = 9
@@ -64,27 +70,67 @@ NO_DETAIL = "no detail to measure (a flat colour)"
 
 
 @dataclass(frozen=True)
-class ScoredImage:
-    """One photo's blur score (0 sharp .. 1 very blurry) and its verdict against a threshold;
-    ``score`` None: the photo cannot be measured (``why`` says why) and is neither sharp nor blurry."""
+class BlurMeasure:
+    """A photo's blur: ``score`` of the whole frame (0 sharp .. 1 very blurry; None: it cannot
+    be measured, ``why`` says why) and its blurriest ``region`` with detail (None: none, or
+    the photo is too small for tiles; see :mod:`.regions`)."""
 
-    path: Path
     score: float | None
-    blurry: bool
+    region: Region | None = None
     why: str = ""
 
-    @property
-    def verdict(self) -> str:
-        return "unmeasurable" if self.score is None else "blurry" if self.blurry else "sharp"
+    def blurry(self, threshold: float) -> bool:
+        """The verdict's one rule: the whole frame above ``threshold``, or its blurriest region
+        above ``threshold`` + :data:`~.regions.REGION_MARGIN` (a motion-blurred car in a sharp
+        street). An unmeasurable photo is neither sharp nor blurry: False."""
+        if self.score is None:
+            return False
+        return self.score > threshold or self.region_is_blurry(threshold)
 
-    def to_dict(self) -> dict[str, object]:
+    def region_is_blurry(self, threshold: float) -> bool:
+        return self.region is not None and self.region.score > threshold + REGION_MARGIN
+
+    def verdict(self, threshold: float) -> str:
+        return "unmeasurable" if self.score is None else "blurry" if self.blurry(threshold) else "sharp"
+
+    def to_dict(self, threshold: float) -> dict[str, object]:
+        """The figures and the verdict, as `deblur score --json` and serve's /api/score give them."""
         doc: dict[str, object] = {
-            "path": str(self.path), "score": None if self.score is None else round(self.score, 4),
-            "blurry": self.blurry, "verdict": self.verdict,
+            "score": None if self.score is None else round(self.score, 4),
+            "blurry": self.blurry(threshold), "verdict": self.verdict(threshold),
+            "region": None if self.region is None else self.region.to_dict(),
         }
         if self.why:
             doc["reason"] = self.why
         return doc
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """One photo's :class:`BlurMeasure` and its verdict against a threshold."""
+
+    path: Path
+    measure: BlurMeasure
+    threshold: float
+
+    @property
+    def score(self) -> float | None:
+        return self.measure.score
+
+    @property
+    def blurry(self) -> bool:
+        return self.measure.blurry(self.threshold)
+
+    @property
+    def why(self) -> str:
+        return self.measure.why
+
+    @property
+    def verdict(self) -> str:
+        return self.measure.verdict(self.threshold)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), **self.measure.to_dict(self.threshold)}
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -133,19 +179,37 @@ def measure_blur(rgb: np.ndarray, taps: int = REBLUR_TAPS) -> tuple[float | None
     2 x 2 average wipes all detail out: detail of one or two pixels (a 1-px checkerboard,
     2-px stripes), the sharpest there is, is then measured at full size.
     """
-    full = luminance(rgb) if rgb.ndim == 3 else np.asarray(rgb, dtype=np.float32)
-    if min(full.shape) < MIN_SIDE:
-        return None, TOO_SMALL
-    if _mean_difference(full) < FLAT:
-        return None, NO_DETAIL
-    half = half_size(full)
-    grey = half if _mean_difference(half) >= FLAT else full
+    grey, _, why = _measured_luminance(rgb)
+    if grey is None:
+        return None, why
     scores = []
     for lines in (grey, grey.T):
         d, v = _blur_effect_along_rows(np.ascontiguousarray(lines), taps)
         if d > 0:
             scores.append((d - v) / d)
     return float(max(scores)), ""
+
+
+def measure(rgb: np.ndarray, taps: int = REBLUR_TAPS) -> BlurMeasure:
+    """:func:`measure_blur` of the whole frame and the blurriest region
+    (:func:`.regions.blurriest_region`), on the same luminance."""
+    score, why = measure_blur(rgb, taps)
+    if score is None:
+        return BlurMeasure(None, None, why)
+    grey, scale, _ = _measured_luminance(rgb)
+    assert grey is not None  # measured above
+    return BlurMeasure(score, blurriest_region(grey, taps, scale, _box_filter_rows))
+
+
+def _measured_luminance(rgb: np.ndarray) -> tuple[np.ndarray | None, int, str]:
+    """(luminance measured, image pixels per sample, "") or (None, 0, why not)."""
+    full = luminance(rgb) if rgb.ndim == 3 else np.asarray(rgb, dtype=np.float32)
+    if min(full.shape) < MIN_SIDE:
+        return None, 0, TOO_SMALL
+    if _mean_difference(full) < FLAT:
+        return None, 0, NO_DETAIL
+    half = half_size(full)
+    return (half, 2, "") if half is not full and _mean_difference(half) >= FLAT else (full, 1, "")
 
 
 def _mean_difference(grey: np.ndarray) -> float:
@@ -221,8 +285,7 @@ def score_images(
         progress(0, len(paths))
     for i, path in enumerate(paths):
         try:
-            s, why = measure_blur(image_io.load_image(Path(path), max_pixels=max_pixels).rgb)
-            scored.append(ScoredImage(path, s, s is not None and s > threshold, why))
+            scored.append(ScoredImage(path, measure(image_io.load_image(Path(path), max_pixels=max_pixels).rgb), threshold))
         except DeblurError as e:
             failed.append((path, e.message))
         except MemoryError:
@@ -247,10 +310,11 @@ def keep_blurry(threshold: float = DEFAULT_THRESHOLD) -> Callable[[np.ndarray], 
     check_threshold(threshold)
 
     def keep(rgb: np.ndarray) -> tuple[bool, str]:
-        s, why = measure_blur(rgb)
-        if s is None:
-            return False, f"blur score: {why}"  # neither sharp nor blurry: left alone
-        return s > threshold, f"blur score {s:.3f} <= threshold {threshold}"
+        found = measure(rgb)
+        if found.score is None:
+            return False, f"blur score: {found.why}"  # neither sharp nor blurry: left alone
+        region = "" if found.region is None else f", blurriest region {found.region.score:.3f} <= {threshold + REGION_MARGIN:.2f}"
+        return found.blurry(threshold), f"blur score {found.score:.3f} <= threshold {threshold}{region}"
 
     return keep
 
@@ -259,6 +323,7 @@ def scores_json(scored: list[ScoredImage], failed: list[tuple[Path, str]], thres
     """The JSON document `deblur score --json` writes (measure, threshold, images, failures)."""
     doc = {
         "measure": f"blur effect (Crete-Roffet et al. 2007), {REBLUR_TAPS}-tap re-blur; 0 sharp .. 1 blurry",
+        "region": f"the blurriest tile with detail (1/{TILES_PER_SHORT_SIDE} of the shorter side); blurry above threshold + {REGION_MARGIN}",
         "threshold": threshold,
         "images": [s.to_dict() for s in scored],
         "failed": [{"path": str(p), "error": why} for p, why in failed],
@@ -271,16 +336,18 @@ def check_json_output(path: Path, inputs: Iterable[Path], overwrite: bool) -> No
     (the package's one output rule set, :func:`deblur_cli.files.paths.check_output_file`)."""
     from deblur_cli.files.paths import FileSet, check_output_file
 
-    check_output_file(Path(path), FileSet(inputs), overwrite)
+    check_output_file(Path(path), FileSet(inputs), overwrite, create_folder=True)  # made when written
 
 
 def write_scores_json(path: Path, text: str, *, overwrite: bool = False) -> None:
     """Write the document atomically (a temp file renamed onto ``path``; an existing file
     is replaced only with ``overwrite``)."""
-    atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")), overwrite=overwrite)
+    write_text(Path(path), text, overwrite=overwrite)
 
 
 __all__ = [
+    "BlurMeasure",
+    "measure",
     "DEFAULT_THRESHOLD",
     "REBLUR_TAPS",
     "ScoredImage",

@@ -30,7 +30,7 @@ from deblur_cli.files import formats, image_io, ledger
 from deblur_cli.files.fsutil import owner_tag, remove_stale_folders
 from deblur_cli.files.limits import SERVE_MAX_PIXELS
 from deblur_cli.files.paths import DEFAULT_SUFFIX
-from deblur_cli.quality.score import blur_score, measure_blur
+from deblur_cli.quality.score import blur_score, measure
 from deblur_cli.serve.jobs import Job
 from deblur_cli.serve.uploads import ServeError, Upload
 
@@ -215,12 +215,7 @@ def score(prepared: Prepared, job: Job, threshold: float) -> dict[str, object]:
     """The blur score of the upload and its verdict against ``threshold``."""
     loaded = _load(prepared)
     job.check()
-    value, why = measure_blur(loaded.rgb)
-    if value is None:  # a flat or tiny image: no score, its own verdict, as `deblur score` gives it
-        verdict: dict[str, object] = {"score": None, "blurry": False, "verdict": "unmeasurable", "reason": why}
-    else:
-        verdict = {"score": round(value, 4), "blurry": value > threshold,
-                   "verdict": "blurry" if value > threshold else "sharp"}
+    verdict = measure(loaded.rgb).to_dict(threshold)  # the one rule of `deblur score` (whole frame, blurriest region)
     return {
         **verdict,
         "threshold": threshold,

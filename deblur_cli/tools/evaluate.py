@@ -156,7 +156,7 @@ def plan_evaluate(
     inputs = FileSet(p for pair in pairs for p in (pair.blur, pair.sharp))
     reports = [(Path(f"--{k}"), Path(p)) for k, p in (("json", json_path), ("csv", csv_path)) if p is not None]
     for _, path in reports:
-        check_output_file(path, inputs, options.overwrite)
+        check_output_file(path, inputs, options.overwrite, create_folder=True)  # made when written
     saves = None
     if options.save_dir is not None:
         check_output_folder(Path(options.save_dir), inputs)
@@ -176,8 +176,10 @@ def run_evaluate(deblur: DeblurFn, plan: EvalPlan, progress: Progress | None = N
             progress(i + 1, len(plan.pairs))
     report = EvalReport(scores)
     if plan.json_path is not None:
+        make_folder(Path(plan.json_path).parent)
         report.write_json(plan.json_path, overwrite=plan.overwrite)
     if plan.csv_path is not None:
+        make_folder(Path(plan.csv_path).parent)
         report.write_csv(plan.csv_path, overwrite=plan.overwrite)
     return report
 

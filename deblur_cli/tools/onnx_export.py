@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deblur_cli.errors import OutputError, UsageError
-from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path, make_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -66,7 +66,7 @@ def check_onnx_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()
 
     if Path(path).suffix.lower() != ".onnx":
         raise UsageError(f"the ONNX file name must end in .onnx: {path}")
-    check_output_file(Path(path), FileSet(inputs), overwrite)
+    check_output_file(Path(path), FileSet(inputs), overwrite, create_folder=True)  # made by export_onnx
 
 
 def _graph_module(model: nn.Module) -> Any:
@@ -129,6 +129,7 @@ def export_onnx(
         kwargs["dynamo"] = False
     psnr = None
     size = (88, 120)
+    make_folder(path.parent)  # a missing folder of the output (the plan checked it can be made)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with warnings.catch_warnings():
             # The size-multiple check in forward() is traced as a constant: padding guarantees it.

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from deblur_cli.errors import InputError, OutputError, UsageError
-from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path, make_folder
 from deblur_cli.tools.video_codec import Encoding, Transcoder, plan_encoding
 
 #: Codec names users type -> FFmpeg encoders shipped in PyAV's wheels, with their CRF range.
@@ -68,7 +68,7 @@ class VideoOptions:
 
     codec: str = "h264"
     crf: int = 18
-    preset: str = "medium"
+    preset: str | None = None  # h264/hevc only; None: medium
     start: float | None = None
     duration: float | None = None
     audio: bool = True
@@ -82,8 +82,10 @@ class VideoOptions:
         top = CODECS[self.codec][1]
         if not 0 <= self.crf <= top:
             raise UsageError(f"--crf for {self.codec} must be 0..{top}, got {self.crf}")
-        if self.preset not in PRESETS:
+        if self.preset is not None and self.preset not in PRESETS:
             raise UsageError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        if self.preset is not None and self.codec not in ("h264", "hevc"):
+            raise UsageError(f"--preset sets the speed of the h264 and hevc encoders; {self.codec} has none, so leave it out")
         if self.start is not None and self.start < 0:
             raise UsageError(f"--start must be >= 0 seconds, got {self.start}")
         if self.duration is not None and self.duration <= 0:
@@ -189,7 +191,7 @@ def plan_video(input_path: Path, output_path: Path | None, options: VideoOptions
         raise UsageError(f"cannot write '{output.suffix}' video ({output}); use one of {', '.join(CONTAINERS)}")
     if options.codec not in CONTAINERS[ext]:
         raise UsageError(f"{ext} files cannot hold {options.codec} video; use {', '.join(sorted(CONTAINERS[ext]))}")
-    check_output_file(output, FileSet([input_path]), options.overwrite)
+    check_output_file(output, FileSet([input_path]), options.overwrite, create_folder=True)  # made when written
     with _open_input(av, input_path) as container:
         stream = _video_stream(container, input_path)
         if _is_still_image(container, stream):
@@ -309,6 +311,7 @@ def deblur_video(
     report = _Reporter(plan.expected_frames, progress, started)
     report(0)
     try:
+        make_folder(plan.output.parent)
         with atomic_path(plan.output, overwrite=opts.overwrite) as tmp, _open_input(av, plan.input) as src, av.open(str(tmp), "w") as dst:
             counts = Transcoder(
                 av, src, dst, deblurrer.run, encoding,
@@ -329,7 +332,7 @@ def _encoder_options(opts: VideoOptions) -> dict[str, str]:
     """FFmpeg encoder options for constant-quality encoding at ``opts.crf``."""
     options = {"crf": str(opts.crf)}
     if opts.codec in ("h264", "hevc"):
-        options["preset"] = opts.preset
+        options["preset"] = opts.preset or "medium"
     if opts.codec == "hevc":
         options["x265-params"] = "log-level=error"
     if opts.codec == "vp9":

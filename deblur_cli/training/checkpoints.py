@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from deblur_cli.errors import UsageError, WeightsError
-from deblur_cli.files.fsutil import atomic_path
+from deblur_cli.files.fsutil import atomic_path, make_folder
 from deblur_cli.network import architectures
 from deblur_cli.training.config import TrainConfig
 
@@ -131,6 +131,7 @@ def export_weights(
     model = architectures.build(architectures.get(ckpt.get("architecture")).read_config(ckpt["config"], where))
     model.load_state_dict(ckpt["model"] if which == "model" else ckpt["ema"]["model"], strict=True)
     meta = {"deblur.step": str(ckpt["step"]), "deblur.checkpoint": path.name, "deblur.weights": which}
+    make_folder(Path(out).parent)  # a missing folder of the output is made, as for every output file
     sha = save_weights(model, Path(out), metadata=meta, dtype=dtype, overwrite=overwrite)
     return Path(out), int(ckpt["step"]), sha
 

@@ -55,6 +55,10 @@ def plan_train(
     train_ds, val_ds = open_datasets(data, cfg)
     if resume and init is not None and checkpoint_paths(run_dir):
         notes += (f"--init {init} is not used: the run continues from its newest checkpoint",)
+    elif init is not None:
+        from deblur_cli.weights import check_spec
+
+        check_spec(init)  # a typo is said now, not after the run folder is prepared
     return TrainPlan(cfg, run_dir, device, resume, init, train_ds, val_ds, open_extra_val_sets(cfg), notes)
 
 

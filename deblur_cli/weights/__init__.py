@@ -39,6 +39,7 @@ from deblur_cli.weights.load import (
     NO_WEIGHTS_MESSAGE,
     LoadedWeights,
     LocatedWeights,
+    check_spec,
     load_model,
     load_state,
     resolve,
@@ -50,12 +51,14 @@ from deblur_cli.weights.registry import (
     download_entry,
     get_entry,
     list_weights,
+    local_copy,
     locate,
     verify_all,
     weights_dir,
 )
 
 __all__ = [
+    "check_spec",
     "BUNDLED_PACKAGE",
     "ENV_CACHE_DIR",
     "FORMAT_VERSION",
@@ -73,6 +76,7 @@ __all__ = [
     "default_weights_name",
     "download",
     "download_entry",
+    "local_copy",
     "downloads_dir",
     "get_entry",
     "list_weights",

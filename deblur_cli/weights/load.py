@@ -54,11 +54,12 @@ class LoadedWeights:
     entry: WeightsEntry | None
 
 
-def resolve(spec: str | None = None, *, progress: Progress | None = None) -> LocatedWeights:
-    """Find the file ``spec`` names (None: the default registered weights); WeightsError if none.
-
-    Registered files are sha256-checked here; URLs are downloaded (once) into the cache.
-    """
+def check_spec(spec: str | None = None) -> tuple[str, WeightsEntry | None]:
+    """What ``spec`` names, found without reading or downloading a weights file: ``(spec,
+    entry)`` for registered weights, ``(spec, None)`` for an existing file or an http(s) URL
+    (None: the default registered weights). WeightsError (UsageError for an empty text) when
+    it names nothing: the cheap first step of a plan, so that a typo is said before anything
+    else (:func:`resolve` then finds, downloads and checks the file)."""
     if spec is None:
         spec = read_registry()[0]
         if spec is None:
@@ -71,7 +72,7 @@ def resolve(spec: str | None = None, *, progress: Progress | None = None) -> Loc
     if "://" in spec:
         if not is_url(spec):
             raise WeightsError(f"unsupported weights URL {spec!r}: only http:// and https://")
-        return LocatedWeights(spec, download(spec, progress=progress, check=check_weights_file), None)  # source redacted
+        return spec, None
     path = Path(spec).expanduser()
     try:
         _, entries = read_registry()
@@ -80,16 +81,27 @@ def resolve(spec: str | None = None, *, progress: Progress | None = None) -> Loc
             raise
         entries = []  # a broken registry must not block loading an explicit file
     entry = next((e for e in entries if e.name == spec), None)
-    if entry is not None:
-        return LocatedWeights(spec, locate_verified(entry, progress), entry)
-    if path.is_file():
-        return LocatedWeights(spec, path, None)
+    if entry is not None or path.is_file():
+        return spec, entry
     if path.exists():
         raise WeightsError(f"weights path {spec} is not a file")
     known = ", ".join(e.name for e in entries) or "none registered"
     raise WeightsError(
         f"weights {spec!r} not found: no such file and no registered name (known: {known})"
     )
+
+
+def resolve(spec: str | None = None, *, progress: Progress | None = None) -> LocatedWeights:
+    """Find the file ``spec`` names (None: the default registered weights); WeightsError if none.
+
+    Registered files are sha256-checked here; URLs are downloaded (once) into the cache.
+    """
+    spec, entry = check_spec(spec)
+    if "://" in spec:
+        return LocatedWeights(spec, download(spec, progress=progress, check=check_weights_file), None)  # source redacted
+    if entry is not None:
+        return LocatedWeights(spec, locate_verified(entry, progress), entry)
+    return LocatedWeights(spec, Path(spec).expanduser(), None)
 
 
 def check_weights_file(path: Path) -> None:

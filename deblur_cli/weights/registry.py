@@ -148,6 +148,15 @@ def download_entry(name: str, progress: Progress | None = None) -> Path:
     return locate_verified(get_entry(name), progress)
 
 
+def local_copy(entry: WeightsEntry) -> str | None:
+    """Where ``entry``'s file is without downloading: ``"bundled"`` (installed with deblur),
+    ``"cached"`` (downloaded earlier), or None (it must be downloaded)."""
+    path = locate(entry, fetch=False)
+    if path is None:
+        return None
+    return "bundled" if path == weights_dir() / entry.file else "cached"
+
+
 def verify_all() -> list[tuple[WeightsEntry, bool, str]]:
     """Check every registered entry's bundled or cached file against its sha256."""
     results = []

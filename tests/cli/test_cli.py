@@ -121,7 +121,9 @@ def test_output_equal_to_input_is_refused(photo, weights):
 
 
 def test_unwritable_output_folder(photo, weights, tmp_path):
-    result = _run(photo, "-o", tmp_path / "missing" / "out.jpg", "--weights", weights)
+    # a missing folder is made since issue 27 (item 15); one under a regular file cannot be
+    (tmp_path / "file.txt").write_text("x")
+    result = _run(photo, "-o", tmp_path / "file.txt" / "sub" / "out.jpg", "--weights", weights)
     assert result.exit_code == EXIT_OUTPUT
     _one_line_error(result)
 
@@ -308,13 +310,16 @@ def test_evaluate_reports_never_replace_a_dataset_image(tmp_path, weights, flag)
 
 @pytest.mark.parametrize("command", ["image", "batch", "attention-map", "evaluate", "make-pairs"])
 def test_unwritable_outputs_are_refused_before_weights_are_loaded(tmp_path, command):
-    # issue 12 item 7: every command checks its output location first. The weights do not
-    # exist, so reaching them would be exit 5; an unwritable output must win with exit 4.
+    # issue 12 item 7: every command checks its output location first. The weights file is no
+    # weights at all, so reading it would be exit 5; an unwritable output must win with exit 4.
+    # (A weights name that names nothing is said first since issue 27: it costs nothing to check.)
     photo = _photo(tmp_path / "in" / "p.jpg")
     ds = _dataset(tmp_path / "ds")
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file where a folder should be")
-    missing = ["--weights", tmp_path / "missing.safetensors"]
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    missing = ["--weights", junk]
     args = {
         "image": [photo, "-o", blocker / "out.jpg", *missing],
         "batch": ["batch", photo.parent, "-o", blocker / "out", *missing],
@@ -386,7 +391,9 @@ def test_unwritable_output_folder_is_probed_before_weights(tmp_path, monkeypatch
     ds = _dataset(tmp_path / "ds")
     locked = tmp_path / "locked"
     locked.mkdir()
-    missing = ["--weights", tmp_path / "missing.safetensors"]
+    junk = tmp_path / "junk.safetensors"  # exists (a weights name must name something), never read
+    junk.write_bytes(b"not weights")
+    missing = ["--weights", junk]
     args = {
         "image": [photo, "-o", locked / "out.jpg", *missing],
         "batch": ["batch", photo.parent, "-o", locked, *missing],

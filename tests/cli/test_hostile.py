@@ -1402,8 +1402,11 @@ def test_output_name_over_the_file_name_limit(tmp_path, weights):
     long_src.write_bytes(_encoded(_u8((12, 16, 3)), "PNG"))
     (folder / "ok.png").write_bytes(_encoded(_u8((12, 16, 3), 1), "PNG"))
     before = _tree(folder)
-    # refused while planning: before the (missing) weights are even looked at
-    _refused(_run(long_src, "--weights", tmp_path / "missing.safetensors"), EXIT_OUTPUT, "File name too long")
+    # refused while planning: before the weights are read (this file is no weights at all;
+    # a weights name that names nothing is said first, since issue 27)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    _refused(_run(long_src, "--weights", junk), EXIT_OUTPUT, "File name too long")
     assert _tree(folder) == before
     result = _run("batch", folder, "-o", folder, "--weights", weights)
     _no_traceback(result)

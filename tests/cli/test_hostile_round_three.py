@@ -215,3 +215,189 @@ def test_a_file_named_dash_is_read_as_dot_slash_dash(tmp_path, identity):
     (tmp_path / "-").write_bytes(_photo_bytes("PNG"))
     done = _piped(["./-", "-o", "out.png", "--weights", identity], tmp_path, b"")
     assert done.returncode == 0 and (tmp_path / "out.png").is_file(), done.stderr
+
+
+# ============================================================================ item 15: help, completion, --json, -q/-v, ...
+
+
+def _commands() -> list[list[str]]:
+    """Every command line that has a help page: `deblur NAME` and `deblur weights NAME`."""
+    from deblur_cli.cli.main import COMMANDS, WEIGHTS_COMMANDS
+
+    return [[name] for name, _ in COMMANDS] + [["weights", name] for name, _ in WEIGHTS_COMMANDS] + [[], ["weights"]]
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "deblur")
+def test_help_names_values_not_python_types(command):
+    """`--help` showed `<list[Path]>`, `<str>`, `<int>`; it shows FILE, FOLDER, NAME, N."""
+    import re
+
+    text = _ok(_run(*command, "--help", env={"COLUMNS": "200"}))
+    found = re.findall(r"<(?:str|int|float|bool|path|Path|list\[[^\]]*\]|int range|float range)>", text)
+    assert not found, found
+
+
+def test_help_value_names_say_what_to_give():
+    image = _ok(_run("image", "--help", env={"COLUMNS": "200"}))
+    assert "image [OPTIONS] FILE..." in image
+    for shown in ("FILE|FOLDER|-", "NAME|PATH|URL", "FORMAT", "--tile", "FILE|-"):
+        assert shown in image, shown
+    assert "batch [OPTIONS] FOLDER" in _ok(_run("batch", "--help", env={"COLUMNS": "200"}))
+    assert "RUN_FOLDER FILE" in _ok(_run("weights", "export", "--help", env={"COLUMNS": "200"}))
+
+
+def test_shell_completion_is_offered_and_completes(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.cli.test_hostile import _env
+
+    assert "--install-completion" in _ok(_run("--help")) and "--show-completion" in _ok(_run("--help"))
+    script = _piped(["--show-completion", "bash"], tmp_path, b"")
+    assert script.returncode == 0 and b"_deblur_completion" in script.stdout, script.stderr
+    for words, cword, expected in (("deblur ima", 1, "image"), ("deblur batch --only", 2, "--only-blurry"),
+                                    ("deblur weights d", 2, "download"), ("deblur photo.jpg --ov", 2, "--overwrite")):
+        env = {**_env(tmp_path), "_DEBLUR_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        done = subprocess.run([sys.executable, "-m", "deblur_cli"], capture_output=True, env=env, cwd=tmp_path, timeout=60)
+        assert done.stdout.decode().split() == [expected], (words, done.stdout, done.stderr)
+
+
+def test_json_report_of_image_and_batch(tmp_path, identity):
+    import io
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_photo_bytes("PNG"))
+    (folder / "bad.jpg").write_bytes(b"not a jpeg")
+    one = _run(folder / "a.png", "-o", tmp_path / "a_out.png", "--weights", identity, "--json", "-", "-q")
+    assert one.exit_code == 0, one.output
+    doc = json.loads(one.stdout)  # standard output carries the JSON only
+    assert doc["command"] == "image" and doc["counts"]["written"] == 1 and doc["weights_sha256"]
+    assert doc["files"] == [{"input": str(folder / "a.png"), "status": "written", "output": str(tmp_path / "a_out.png"), "notes": []}]
+    many = _run("batch", folder, "-o", tmp_path / "out", "--weights", identity, "--json", tmp_path / "reports" / "batch.json")
+    assert many.exit_code == 1  # bad.jpg failed
+    doc = json.loads((tmp_path / "reports" / "batch.json").read_text())  # its missing folder made
+    assert doc["counts"] == {"written": 1, "skipped": 0, "failed": 1, "left alone": 0}
+    failed = next(f for f in doc["files"] if f["status"] == "failed")
+    assert failed["input"].endswith("bad.jpg") and ("not an image" in failed["reason"] or "corrupt" in failed["reason"])
+    Image.open(io.BytesIO((tmp_path / "out" / "a.png").read_bytes())).verify()
+    _refused(_run(folder / "a.png", "-o", tmp_path / "x.png", "--json", tmp_path / "x.png", "--weights", identity, "--overwrite"),
+             4, "is also an image output of this run")
+
+
+def test_quiet_and_verbose(tmp_path, identity):
+    src = tmp_path / "a.png"
+    src.write_bytes(_photo_bytes("PNG"))
+    quiet = _run(src, "-o", tmp_path / "q.png", "--weights", identity, "-q")
+    assert quiet.exit_code == 0 and quiet.output == "", quiet.output
+    failing = _run(tmp_path / "missing.png", "-q", "--weights", identity)
+    assert failing.exit_code == 3 and failing.output.startswith("error: no such file"), failing.output  # errors still said
+    loud = _ok(_run(src, "-o", tmp_path / "v.png", "--weights", identity, "-v"))
+    assert f"{src} -> {tmp_path / 'v.png'}" in loud and "sha256" in loud and "threads" in loud
+    _refused(_run(src, "-q", "-v", "--weights", identity), EXIT_USAGE, "-q (quiet) and -v (verbose) contradict")
+    score = _run("score", src, "-q")
+    assert score.exit_code == 0 and score.output.strip().endswith(str(src)) and "blurry (threshold" not in score.output
+
+
+@pytest.mark.parametrize("what", ["image", "score-json", "weights-export"])
+def test_an_output_in_a_missing_folder_is_made(tmp_path, identity, what):
+    """`-o newdir/x.jpg` failed although `-o newdir/` creates the folder; the same for other file outputs."""
+    src = tmp_path / "a.png"
+    src.write_bytes(_photo_bytes("PNG"))
+    target = tmp_path / "new" / "deeper" / {"image": "x.jpg", "score-json": "s.json", "weights-export": "w.safetensors"}[what]
+    if what == "image":
+        _ok(_run(src, "-o", target, "--weights", identity))
+    elif what == "score-json":
+        _ok(_run("score", src, "--json", target))
+    else:
+        data, run = _lite_run(tmp_path)
+        _ok(_run("weights", "export", run, target))
+    assert target.is_file()
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    _refused(_run(src, "-o", blocker / "x.jpg", "--weights", identity), 4, "is a file, not a folder")
+
+
+def test_unknown_weights_are_said_before_an_existing_output(tmp_path):
+    src = tmp_path / "a.png"
+    src.write_bytes(_photo_bytes("PNG"))
+    (tmp_path / "out.png").write_bytes(b"earlier")
+    _refused(_run(src, "-o", tmp_path / "out.png", "--weights", "no-such-weights"), 5, "weights 'no-such-weights' not found")
+    _refused(_run("batch", tmp_path, "-o", tmp_path / "file.png", "--weights", "nope"), 5, "weights 'nope' not found")
+
+
+def test_weights_download_of_bundled_weights_says_nothing_was_downloaded():
+    from deblur_cli.files.bundled import registered_names
+
+    default, _ = registered_names()
+    text = _ok(_run("weights", "download", default))
+    assert f"{default} is bundled with deblur: nothing to download" in text and "saved" not in text
+
+
+# ============================================================================ second pass: siblings in other commands
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path, identity):
+    """The class of item 7 elsewhere: `batch --threshold` without --only-blurry and `video
+    --preset` with vp9/av1 did nothing, silently."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_photo_bytes("PNG"))
+    _refused(_run("batch", folder, "--threshold", "0.5", "--weights", identity), EXIT_USAGE, "without --only-blurry every photo is deblurred")
+    assert not (tmp_path / "in_deblurred").exists()
+    from deblur_cli.errors import UsageError
+    from deblur_cli.tools.video import VideoOptions
+
+    with pytest.raises(UsageError, match="vp9 has none"):
+        VideoOptions(codec="vp9", preset="slow")
+    assert VideoOptions(codec="h264").preset is None  # medium, unless given
+
+
+def test_export_onnx_and_train_init_say_a_weights_typo_first(tmp_path):
+    """The class of item 15 ("unknown weights" after "output exists") in the other commands that name weights."""
+    (tmp_path / "x.onnx").write_bytes(b"earlier")
+    _refused(_run("weights", "export-onnx", "typo", tmp_path / "x.onnx", "--no-check"), 5, "weights 'typo' not found")
+    data = _pairs(tmp_path / "data")
+    _refused(_run("train", "--data", data, "--output", tmp_path / "run", "--init", "typo", "--steps", "1", "--device", "cpu"), 5, "weights 'typo' not found")
+    assert not (tmp_path / "run").exists()  # said while planning, before the run folder is made
+
+
+def test_score_reads_standard_input(tmp_path):
+    """The class of item 13 in `deblur score`: `deblur score - < photo.jpg`."""
+    done = _piped(["score", "-"], tmp_path, _photo_bytes("JPEG", size=(64, 80)))
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.decode().strip()
+    assert line.endswith("standard input") and line.split()[1] in ("sharp", "blurry"), line
+    as_json = _piped(["score", "-", "--json", "-"], tmp_path, _photo_bytes("JPEG", size=(64, 80)))
+    assert json.loads(as_json.stdout)["images"][0]["path"] == "standard input"
+    bad = _piped(["score", "-"], tmp_path, b"not an image")
+    assert bad.returncode == 1 and b"failed standard input:" in bad.stderr, bad.stderr
+
+
+# ============================================================================ item 11: the blurriest region
+
+
+def test_only_blurry_deblurs_a_sharp_street_with_one_moving_car(tmp_path, identity):
+    """`--only-blurry` left alone a sharp street with one motion-blurred car (0.27, "sharp")."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.quality.test_score import _scene, _street_with_a_moving_car
+
+    folder = tmp_path / "street"
+    folder.mkdir()
+    car, _ = _street_with_a_moving_car(0)
+    for name, img in (("car.png", car), ("still.png", _scene(240, 320, 0))):
+        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(folder / name)
+    scored = _ok(_run("score", folder, "--json", tmp_path / "scores.json"))
+    car_line = next(line for line in scored.splitlines() if line.rstrip().endswith(")") and "car.png" in line)
+    whole = float(car_line.split()[0])
+    assert whole <= 0.35 and " blurry " in car_line and "its blurriest region: " in car_line
+    doc = {Path(i["path"]).name: i for i in json.loads((tmp_path / "scores.json").read_text())["images"]}
+    assert doc["car.png"]["verdict"] == "blurry" and doc["car.png"]["region"]["score"] > 0.65
+    assert doc["still.png"]["verdict"] == "sharp" and doc["still.png"]["region"]["score"] <= 0.65
+    text = _ok(_run("batch", folder, "-o", tmp_path / "out", "--only-blurry", "--weights", identity))
+    assert (tmp_path / "out" / "car.png").is_file() and not (tmp_path / "out" / "still.png").exists()
+    assert "still.png: blur score" in text and "blurriest region" in text

@@ -118,8 +118,11 @@ def test_a_jpeg_too_wide_fails_while_planning(tmp_path, weights):
     src = tmp_path / "wide.png"
     Image.new("L", (70_000, 2)).save(src)
     before = _tree(tmp_path)
-    # missing weights: the output's limit is found first (exit 4, not 5), in seconds
-    _refused(_run(src, "-o", tmp_path / "wide.jpg", "--weights", tmp_path / "missing.safetensors"), 4, "at most 65,500 px on a side", "write PNG or TIFF")
+    # weights that are no weights at all: the output's limit is found before they are read (exit 4, not 5)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not weights")
+    before = _tree(tmp_path)
+    _refused(_run(src, "-o", tmp_path / "wide.jpg", "--weights", junk), 4, "at most 65,500 px on a side", "write PNG or TIFF")
     assert _tree(tmp_path) == before
 
 

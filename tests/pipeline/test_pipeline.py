@@ -213,12 +213,14 @@ def test_bad_output_paths_fail_before_inference(tmp_path: Path) -> None:
         deblur_file(fake, src, tmp_path / "out.xyz")
     with pytest.raises(UsageError, match="without an extension"):
         deblur_file(fake, src, tmp_path / "out")
-    with pytest.raises(OutputError, match="folder does not exist"):
-        deblur_file(fake, src, tmp_path / "missing" / "out.png")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder would be")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        deblur_file(fake, src, blocker / "out.png")
     with pytest.raises(InputError, match="no such file"):
         deblur_file(fake, tmp_path / "nope.png", tmp_path / "out.png")
     assert fake.calls == 0
-    assert final_files(tmp_path) == [src]
+    assert final_files(tmp_path) == [tmp_path / "file.txt", src]
 
 
 def test_check_output_path_accepts_a_fresh_name(tmp_path: Path) -> None:

@@ -253,8 +253,8 @@ def test_score_command_gives_unmeasurable_its_own_verdict(tmp_path: Path) -> Non
     result = runner.invoke(app, ["score", str(folder), "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "unmeasurable" in text and "blurry" not in text
-    assert "0 of 0 above threshold 0.35; 2 could not be measured" in text
+    assert "unmeasurable" in text and not any(line.split()[1:2] == ["blurry"] for line in result.output.splitlines())
+    assert "0 of 0 blurry (threshold 0.35); 2 could not be measured" in text
     assert "skipped" in text and "IMG_1.HEIC: not a supported image type" in text
     doc = json.loads((tmp_path / "s.json").read_text())
     assert {i["verdict"] for i in doc["images"]} == {"unmeasurable"} and all(i["score"] is None for i in doc["images"])
@@ -273,3 +273,46 @@ def test_only_blurry_leaves_unmeasurable_photos_alone(tmp_path: Path) -> None:
 
     for name in ("flat.png", "checker.png"):
         assert keep(image_io.load_image(src / name).rgb)[0] is False
+
+
+# ---------------------------------------------------------------------------- the blurriest region
+
+
+def _street_with_a_moving_car(seed: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A sharp scene with one region (70 x 90 px of 240 x 320) motion-blurred by 21 px."""
+    img = _scene(240, 320, seed)
+    y, x, h, w = 90, 120, 70, 90
+    img[y : y + h, x : x + w] = _motion_blur(img, 21, axis=1)[y : y + h, x : x + w]
+    return img, (x, y, w, h)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_blurred_region_of_a_sharp_scene_is_found(seed: int) -> None:
+    """Issue 27 item 11: a sharp street with one motion-blurred car scored sharp as a whole."""
+    sharp = score.measure(_scene(240, 320, seed))
+    assert sharp.verdict(0.35) == "sharp" and sharp.region is not None
+    assert sharp.region.score <= 0.35 + score.REGION_MARGIN
+    car, (x, y, w, h) = _street_with_a_moving_car(seed)
+    found = score.measure(car)
+    assert found.score is not None and found.score <= 0.35  # the whole frame alone: "sharp"
+    assert found.verdict(0.35) == "blurry" and found.region is not None and found.region_is_blurry(0.35)
+    r = found.region
+    assert x <= r.x and r.x + r.width <= x + w and y <= r.y and r.y + r.height <= y + h  # the tile lies in the car
+    assert found.to_dict(0.35)["region"] == r.to_dict()
+
+
+def test_flat_tiles_are_not_the_blurriest_region() -> None:
+    """Sky or a wall reads as blur to the measure: tiles without detail are left out."""
+    rng = np.random.default_rng(0)
+    img = np.repeat(np.kron(rng.random((60, 80)), np.ones((4, 4)))[..., None], 3, axis=2).astype(np.float32)  # sharp 4-px blocks
+    img[:120] = 0.6  # a flat sky over half the photo
+    found = score.measure(img)
+    assert found.region is not None and found.region.y + found.region.height > 120  # not a tile of sky only
+    assert found.verdict(0.35) == "sharp"
+    assert score.measure(np.full((240, 320, 3), 0.5, np.float32)).region is None
+
+
+def test_small_images_have_no_region_and_keep_their_score() -> None:
+    img = _motion_blur(_scene(24, 24, 0), 5, axis=1)
+    found = score.measure(img)
+    assert found.region is None and found.score == score.blur_score(img)

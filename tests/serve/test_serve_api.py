@@ -19,7 +19,7 @@ from PIL import Image
 
 from deblur_cli import __version__
 from deblur_cli.files.image_io import load_image
-from deblur_cli.quality.score import blur_score
+from deblur_cli.quality.score import blur_score, measure
 from tests.serve import images
 from tests.serve.conftest import ROOT, SERVE, ServerProcess
 
@@ -226,7 +226,9 @@ def test_score_gives_the_blur_score_and_verdict(server, tmp_path):
     body = r.json()
     expected = blur_score(_loaded(data, tmp_path).rgb)
     assert body["score"] == pytest.approx(expected, abs=1e-4)
-    assert body["threshold"] == 0.35 and body["blurry"] == (expected > 0.35)
+    measured = measure(_loaded(data, tmp_path).rgb)  # the one verdict rule of `deblur score`: frame and blurriest region
+    assert body["threshold"] == 0.35 and body["blurry"] == measured.blurry(0.35)
+    assert body["region"] == (None if measured.region is None else measured.region.to_dict())
     assert body["verdict"] == ("blurry" if body["blurry"] else "sharp")
     strict = server.post("api/score", data, params={"threshold": "0"}).json()
     assert strict["blurry"] is True and strict["threshold"] == 0
@@ -401,3 +403,14 @@ def test_uploads_of_a_server_killed_with_sigkill_are_removed_by_the_next(tiny_we
     finally:
         second.stop()
     assert not list((cache / "serve").iterdir()), (first.proc.pid, second.proc.pid, third.proc.pid, second.stderr[-5:], third.stderr[-5:])
+
+
+def test_score_sees_one_blurred_region_as_deblur_score_does(server, tmp_path):
+    """Issue 27 item 11, the server's sibling: /api/score gives the region and its verdict."""
+    from tests.quality.test_score import _street_with_a_moving_car
+
+    car, _ = _street_with_a_moving_car(1)
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(car, 0, 1) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    body = server.post("api/score", buffer.getvalue()).json()
+    assert body["score"] <= 0.35 and body["verdict"] == "blurry" and body["region"]["score"] > 0.65

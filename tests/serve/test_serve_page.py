@@ -40,7 +40,7 @@ def browser_paths() -> tuple[str, str]:
     if browser and driver:
         return browser, driver
     missing = "chromium" if not browser else "chromedriver"
-    _missing(f"{missing} is not installed (apt-get install chromium chromium-driver)")
+    _missing(f"{missing} is not installed (apt-get install chromium chromium-driver; see the README's test section)")
 
 
 def _missing(message: str):

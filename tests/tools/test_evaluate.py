@@ -230,8 +230,14 @@ def test_reports_follow_the_output_rules(gopro: Path, tmp_path: Path, flag: str)
     assert existing.read_text() == "an earlier report" and calls == []
     run_evaluate(deblur, plan_evaluate(gopro, EvalOptions(overwrite=True), **{flag: existing}))
     assert existing.read_text() != "an earlier report" and calls
-    with pytest.raises(OutputError, match="folder does not exist"):
-        plan_evaluate(gopro, EvalOptions(), **{flag: tmp_path / "missing" / "r.out"})
+    missing = tmp_path / "missing" / "deeper" / "r.out"  # a report's missing folder is made (issue 27)
+    plan = plan_evaluate(gopro, EvalOptions(), **{flag: missing})
+    assert not missing.parent.exists()  # planning creates nothing
+    run_evaluate(deblur, plan)
+    assert missing.is_file()
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        plan_evaluate(gopro, EvalOptions(), **{flag: tmp_path / "file.txt" / "r.out"})
 
 
 def test_json_and_csv_may_not_share_a_path(gopro: Path, tmp_path: Path):
