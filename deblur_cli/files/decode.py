@@ -134,6 +134,10 @@ def open_image(path: Path, name: str) -> Iterator[Image.Image]:
         try:
             im = Image.open(fp, formats=formats.pillow_decoders())
         except UnidentifiedImageError:
+            fp.seek(0)
+            known = formats.unavailable(fp.read(64))
+            if known is not None:  # a format deblur reads once its plugin is installed
+                raise InputError(f"{name} is {known.label}, which deblur reads with {known.missing}") from None
             raise InputError(
                 f"{name} is not an image in a supported format ({formats.readable_labels(', ')})"
             ) from None

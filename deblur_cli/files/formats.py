@@ -16,6 +16,7 @@ the command line's help can use them.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,7 +41,10 @@ class ImageFormat:
     which format would keep what another dropped. ``quality``: its writer takes
     ``--quality``. ``enable``: called once before Pillow opens or writes any file (e.g. to
     register a Pillow plugin); returns False when what it needs is not installed, and the
-    format's decoder is then left out of :func:`pillow_decoders`.
+    format's decoder is then left out of :func:`pillow_decoders`. ``signature``: a regular
+    expression matching the first bytes of such a file, and ``missing``: what to install,
+    for a format with an ``enable`` that may fail, so that its files are named for what they
+    are ("needs the heif extra") rather than "not an image".
     """
 
     name: str
@@ -59,6 +63,8 @@ class ImageFormat:
     quality: bool = False
     aliases: tuple[str, ...] = ()
     enable: Callable[[], bool] | None = None
+    signature: bytes = b""
+    missing: str = ""
 
     @property
     def suffix(self) -> str:
@@ -82,15 +88,15 @@ def _bmp_bytes(width: int, height: int, channels: int, depth: int) -> int:
 
 
 #: Modules that each define one more format as ``FORMAT`` (an :class:`ImageFormat`).
-FORMAT_MODULES: tuple[str, ...] = ()
+FORMAT_MODULES: tuple[str, ...] = ("deblur_cli.files.avif", "deblur_cli.files.heif")  # AVIF first: both may be mif1
 
 FORMATS: tuple[ImageFormat, ...] = (
     ImageFormat(
-        "JPEG", "JPEG", (".jpg", ".jpeg"), "image/jpeg", max_side=65_500, quality=True,
+        "JPEG", "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".jfi"), "image/jpeg", max_side=65_500, quality=True,
         holds=frozenset({"exif", "icc", "dpi", "xmp", "comment"}), aliases=("MPO",),
     ),
     ImageFormat(
-        "PNG", "PNG", (".png",), "image/png", alpha=True, deep=True, max_side=2**31 - 1,
+        "PNG", "PNG", (".png", ".apng"), "image/png", alpha=True, deep=True, max_side=2**31 - 1,
         holds=frozenset({"exif", "icc", "dpi", "xmp", "gamma", "comment", "text"}),
     ),
     ImageFormat(
@@ -103,7 +109,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         holds=frozenset({"exif", "icc", "xmp", "lossless"}),
     ),
     ImageFormat(
-        "BMP", "BMP", (".bmp",), "image/bmp", max_side=2**31 - 1, max_bytes=2**32 - 1, file_bytes=_bmp_bytes,
+        "BMP", "BMP", (".bmp", ".dib"), "image/bmp", max_side=2**31 - 1, max_bytes=2**32 - 1, file_bytes=_bmp_bytes,
         holds=frozenset({"dpi"}), suggested=False,
     ),
     ImageFormat("GIF", "GIF", (".gif",), "image/gif", write=False),
@@ -128,6 +134,18 @@ def pillow_decoders() -> tuple[str, ...]:
     if _enabled is None:
         _enabled = tuple(f.name for f in FORMATS if f.read and (f.enable is None or f.enable()))
     return _enabled
+
+
+def available(fmt: ImageFormat) -> bool:
+    """True when deblur can use ``fmt`` here: it needs nothing, or its ``enable`` found it."""
+    return fmt.enable is None or fmt.name in pillow_decoders()
+
+
+def unavailable(head: bytes) -> ImageFormat | None:
+    """The format of a file starting with ``head`` when it is one deblur knows but cannot use
+    here (its plugin is not installed: :attr:`ImageFormat.missing`); else None."""
+    found = (f for f in FORMATS if f.signature and re.match(f.signature, head, re.S))
+    return next((f for f in found if not available(f)), None)
 
 
 def by_suffix(suffix: str) -> ImageFormat | None:

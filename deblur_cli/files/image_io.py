@@ -281,6 +281,8 @@ def _output_format(path: Path) -> formats.ImageFormat:
             f"cannot write {show(path)}: unsupported output type {path.suffix or '(none)'!r}; "
             f"use one of {allowed}"
         )
+    if not formats.available(fmt):  # also registers the plugin that writes it
+        raise UsageError(f"cannot write {show(path)}: deblur writes {fmt.label} with {fmt.missing}")
     return fmt
 
 

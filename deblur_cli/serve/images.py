@@ -43,7 +43,6 @@ UPLOADS_PREFIX = "uploads-"
 _OTHER_FORMATS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
     (name, re.compile(pattern, re.S))
     for name, pattern in (
-        ("HEIF/HEIC/AVIF", rb"^.{4}ftyp(heic|heix|hevc|heim|heis|hevm|hevs|mif1|msf1|avif|avis)"),
         ("JPEG XL", rb"^(\xff\x0a|\x00\x00\x00\x0cJXL \r\n\x87\n)"),
         ("JPEG 2000", rb"^(\x00\x00\x00\x0cjP  \r\n\x87\n|\xffO\xffQ)"),
         ("Photoshop (PSD)", rb"^8BPS"),
@@ -150,6 +149,9 @@ def prepare(upload: Upload, max_pixels: int, root: Path) -> Prepared:
         try:
             width, height = image_io.read_size(prepared.path)
         except InputError as e:
+            known = formats.unavailable(upload.data[:64])
+            if known is not None:  # HEIC without the heif extra: what it is, and what the server needs
+                raise ServeError(415, f"{name} is {known.label}, which this server reads once it has {known.missing}") from None
             other = other_format(upload.data)
             if other is not None:
                 raise ServeError(415, f"{name} is {other}, which this tool does not read; send {READ_FORMATS}") from None

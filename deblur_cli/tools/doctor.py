@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the weights package imports torch; the report must work wit
 
 #: Distribution whose version the report shows, and the libraries a bug usually depends on.
 DISTRIBUTION = "deblur-cli"
-LIBRARIES = ("typer", "rich", "numpy", "pillow", "safetensors", "platformdirs", "requests")
+LIBRARIES = ("typer", "rich", "numpy", "pillow", "pillow-heif", "safetensors", "platformdirs", "requests")
 #: Environment variables that change what deblur does; shown when set.
 ENVIRONMENT = (
     "DEBLUR_CACHE_DIR", "DEBLUR_MAX_PIXELS", "DEBLUR_DEBUG", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -78,6 +78,7 @@ class Report:
     cache_dir: Path | None  # where downloaded weights go ($DEBLUR_CACHE_DIR overrides)
     libraries: tuple[tuple[str, str], ...]  # (name, version or "not installed")
     environment: tuple[tuple[str, str], ...]  # the ENVIRONMENT variables that are set
+    image_formats: tuple[tuple[str, str], ...] = ()  # (label, "" when read here, else what to install)
 
     @property
     def ok(self) -> bool:
@@ -113,6 +114,10 @@ class Report:
             rows.append(("sha256", w.sha256 + ("" if w.expected in (None, w.sha256) else f" (expected {w.expected})")))
         rows.append(("cache", str(self.cache_dir) if self.cache_dir else "unknown"))
         rows.append(("libraries", ", ".join(f"{name} {v}" for name, v in self.libraries)))
+        if self.image_formats:
+            usable = ", ".join(label for label, missing in self.image_formats if not missing)
+            lacking = "; ".join(f"{label} needs {missing}" for label, missing in self.image_formats if missing)
+            rows.append(("image formats", usable + (f" (not here: {lacking})" if lacking else "")))
         if self.environment:
             rows.append(("environment", ", ".join(f"{k}={v}" for k, v in self.environment)))
         return [(label, redact(value)) for label, value in rows]  # pasted into bug reports: no URL credentials
@@ -148,7 +153,15 @@ def gather(weights: str | None = None) -> Report:
         cache_dir=_cache_dir(),
         libraries=tuple((name, _version_of(name) or "not installed") for name in LIBRARIES),
         environment=tuple((k, os.environ[k]) for k in ENVIRONMENT if k in os.environ),
+        image_formats=_image_formats(),
     )
+
+
+def _image_formats() -> tuple[tuple[str, str], ...]:
+    """Each image format deblur knows, with what it lacks here ("" when it reads it)."""
+    from deblur_cli.files import formats
+
+    return tuple((f.label, "" if formats.available(f) else f.missing) for f in formats.FORMATS if f.read)
 
 
 def check_weights(spec: str | None = None) -> WeightsCheck:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -401,3 +402,83 @@ def test_only_blurry_deblurs_a_sharp_street_with_one_moving_car(tmp_path, identi
     text = _ok(_run("batch", folder, "-o", tmp_path / "out", "--only-blurry", "--weights", identity))
     assert (tmp_path / "out" / "car.png").is_file() and not (tmp_path / "out" / "still.png").exists()
     assert "still.png: blur score" in text and "blurriest region" in text
+
+
+# ============================================================================ item 12: phone photos, every suffix
+
+
+def _phone_photo(path: Path, fmt: str, orientation: int = 6) -> Any:
+    """A HEIF or AVIF photo with EXIF (camera make, an orientation), XMP and an sRGB profile;
+    the pixels as stored (before the orientation)."""
+    import numpy as np
+    from PIL import Image, ImageCms
+
+    from deblur_cli.files import formats
+
+    formats.pillow_decoders()  # registers the HEIF plugin
+    pixels = (np.random.default_rng(5).random((40, 56, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "PhoneMaker", orientation
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(pixels).save(path, format=fmt, exif=exif.tobytes(), icc_profile=icc, quality=100,
+                                 xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>phone</x:xmpmeta>")
+    return pixels
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".heic", "HEIF"), (".avif", "AVIF")])
+def test_phone_photos_are_read_kept_and_written(tmp_path, identity, suffix, fmt):
+    """HEIC/HEIF and AVIF inputs were refused; they are read, their metadata kept, and written."""
+    from PIL import Image
+
+    src = tmp_path / f"IMG_0001{suffix}"
+    _phone_photo(src, fmt)
+    before = _tree(tmp_path)
+    text = _ok(_run(src, "--weights", identity, "--precision", "fp32"))
+    out = tmp_path / f"IMG_0001_deblurred{suffix}"
+    assert "note:" not in text and out.is_file()
+    with Image.open(out) as im:
+        assert im.format == fmt and im.size == (40, 56)  # turned upright once, not twice
+        assert im.getexif().get(0x010F) == "PhoneMaker" and im.getexif().get(0x0112, 1) == 1
+        assert im.info.get("icc_profile") and b"phone" in (im.info.get("xmp") or b"")
+    assert {k: v for k, v in _tree(tmp_path).items() if k in before} == before  # the input untouched
+    as_jpeg = tmp_path / "as.jpg"
+    _ok(_run(src, "-o", as_jpeg, "--weights", identity))
+    with Image.open(as_jpeg) as im:
+        assert im.format == "JPEG" and im.size == (40, 56) and im.getexif().get(0x010F) == "PhoneMaker"
+    back = tmp_path / f"back{suffix}"
+    _ok(_run(as_jpeg, "-o", back, "--weights", identity))  # written when asked, from another format
+    with Image.open(back) as im:
+        assert im.format == fmt
+
+
+def test_every_common_suffix_of_a_format_is_a_photo(tmp_path, identity):
+    """`deblur batch` skipped JPEGs saved as .jfif (what browsers on Windows save), and others."""
+    from tests.cli.test_hostile import _encoded, _u8
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    made = {"a.jfif": "JPEG", "b.jpe": "JPEG", "c.JFIF": "JPEG", "d.tif": "TIFF", "e.dib": "BMP", "f.apng": "PNG"}
+    for name, fmt in made.items():
+        (folder / name).write_bytes(_encoded(_u8((16, 20, 3), 1), fmt))
+    _phone_photo(folder / "g.heif", "HEIF")
+    _phone_photo(folder / "h.hif", "HEIF")
+    text = _ok(_run("batch", folder, "-o", tmp_path / "out", "--weights", identity))
+    written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert written == sorted([*made, "g.heif", "h.hif"]), text
+    scored = _ok(_run("score", folder))
+    assert "skipped" not in scored and scored.count("\n") >= len(made) + 2
+
+
+def test_without_the_plugin_a_heic_is_named_for_what_it_lacks(tmp_path, identity, monkeypatch):
+    from deblur_cli.files import formats
+
+    src = tmp_path / "IMG_0002.heic"
+    _phone_photo(src, "HEIF")
+    monkeypatch.setattr(formats, "_enabled", tuple(n for n in formats.pillow_decoders() if n != "HEIF"))
+    _refused(_run(src, "-o", tmp_path / "x.png", "--weights", identity), 3,
+             "IMG_0002.heic is HEIF (HEIC), which deblur reads with the heif extra: pip install \".[heif]\"")
+    jpg = tmp_path / "p.jpg"
+    from tests.cli.test_hostile import _encoded, _u8
+
+    jpg.write_bytes(_encoded(_u8((16, 20, 3)), "JPEG"))
+    _refused(_run(jpg, "-o", tmp_path / "x.heic", "--weights", identity), 2, "deblur writes HEIF (HEIC) with the heif extra")

@@ -132,9 +132,9 @@ def _only_file(folder: Path) -> list[str]:
 
 
 def test_is_supported_by_suffix_any_case() -> None:
-    for name in ["a.jpg", "a.JPEG", "b.png", "c.TIF", "d.tiff", "e.webp", "f.bmp", "g.gif"]:
+    for name in ["a.jpg", "a.JPEG", "b.png", "c.TIF", "d.tiff", "e.webp", "f.bmp", "g.gif", "h.jfif", "i.HEIC", "j.avif"]:
         assert image_io.is_supported(Path(name)), name
-    for name in ["a.txt", "b", "c.jpg.bak", "d.heic"]:
+    for name in ["a.txt", "b", "c.jpg.bak", "d.psd", "e.jxl"]:
         assert not image_io.is_supported(Path(name)), name
     assert ".gif" in SUPPORTED_SUFFIXES and ".gif" not in OUTPUT_SUFFIXES
     assert DEFAULT_MAX_PIXELS == 200_000_000

@@ -249,13 +249,13 @@ def test_score_command_gives_unmeasurable_its_own_verdict(tmp_path: Path) -> Non
     folder.mkdir()
     Image.new("RGB", (2, 2), (10, 20, 30)).save(folder / "tiny.png")
     Image.new("RGB", (64, 48), (120, 120, 120)).save(folder / "flat.png")
-    (folder / "IMG_1.HEIC").write_bytes(b"not read")
+    (folder / "IMG_1.JXL").write_bytes(b"not read")
     result = runner.invoke(app, ["score", str(folder), "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "unmeasurable" in text and not any(line.split()[1:2] == ["blurry"] for line in result.output.splitlines())
     assert "0 of 0 blurry (threshold 0.35); 2 could not be measured" in text
-    assert "skipped" in text and "IMG_1.HEIC: not a supported image type" in text
+    assert "skipped" in text and "IMG_1.JXL: not a supported image type" in text
     doc = json.loads((tmp_path / "s.json").read_text())
     assert {i["verdict"] for i in doc["images"]} == {"unmeasurable"} and all(i["score"] is None for i in doc["images"])
 

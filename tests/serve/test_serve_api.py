@@ -257,7 +257,7 @@ def _bad_uploads() -> list[tuple[str, dict, int, str]]:
         ("two files", {"files": [("file", ("a.png", images.png())), ("file", ("b.png", images.png()))]}, 400, "one image"),
         ("too many bytes", {"files": {"file": ("big.png", bytes(LIMIT + 1))}}, 413, "limit"),
         ("too many pixels", {"files": {"file": ("bomb.png", images.png_header_claiming(30_000, 30_000))}}, 413, "pixels"),
-        ("heic", {"files": {"file": ("phone.heic", images.heic_start())}}, 415, "HEIF"),
+        ("heic", {"files": {"file": ("phone.heic", images.heic_start())}}, 400, "phone.heic"),  # read since issue 27: this one is cut
         ("psd", {"files": {"file": ("layers.psd", b"8BPS\x00\x01" + bytes(64))}}, 415, "Photoshop"),
     ]
 
@@ -414,3 +414,18 @@ def test_score_sees_one_blurred_region_as_deblur_score_does(server, tmp_path):
     Image.fromarray((np.clip(car, 0, 1) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
     body = server.post("api/score", buffer.getvalue()).json()
     assert body["score"] <= 0.35 and body["verdict"] == "blurry" and body["region"]["score"] > 0.65
+
+
+def test_a_phone_photo_comes_back_in_its_own_format(server, tmp_path):
+    """Issue 27 item 12 in the server: a HEIC or AVIF upload is read (it was 415) and answered
+    in its format, with its EXIF."""
+    from tests.cli.test_hostile_round_three import _phone_photo
+
+    for suffix, fmt, mime in ((".heic", "HEIF", "image/heic"), (".avif", "AVIF", "image/avif")):
+        path = tmp_path / f"IMG_7{suffix}"
+        _phone_photo(path, fmt)
+        r = server.post("api/deblur", path.read_bytes(), name=path.name)
+        assert r.status_code == 200 and r.headers["content-type"] == mime, (r.status_code, r.text[:200])
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.format == fmt and im.size == (40, 56) and im.getexif().get(0x010F) == "PhoneMaker"
+        assert f"IMG_7_deblurred{suffix}" in r.headers.get("content-disposition", "")

@@ -52,7 +52,7 @@ def test_download_name_follows_the_written_format():
 
 
 def test_other_formats_are_recognised_and_ours_are_not():
-    assert other_format(images.heic_start()) == "HEIF/HEIC/AVIF"
+    assert other_format(images.heic_start()) is None  # HEIC and AVIF are read since issue 27 (item 12)
     assert other_format(b"8BPS\x00\x01" + bytes(20)) == "Photoshop (PSD)"
     assert other_format(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">') == "SVG"
     assert other_format(b"P6\n4 4\n255\n" + bytes(48)) == "Netpbm"
@@ -152,3 +152,16 @@ def test_the_cli_imports_the_server_only_inside_its_command():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_heic_upload_without_the_plugin_names_what_the_server_needs(tmp_path, monkeypatch):
+    """Issue 27 item 12: HEIC is read with the heif extra; a server without it says so (415)."""
+    from deblur_cli.files import formats
+    from deblur_cli.serve.images import prepare
+    from deblur_cli.serve.uploads import Upload
+
+    monkeypatch.setattr(formats, "_enabled", tuple(n for n in formats.pillow_decoders() if n != "HEIF"))
+    with pytest.raises(ServeError) as refused:
+        prepare(Upload(images.heic_start(), "phone.heic", "image/heic"), 0, tmp_path)
+    assert refused.value.status == 415 and "phone.heic is HEIF (HEIC)" in refused.value.message
+    assert "pillow-heif" in refused.value.message and list(tmp_path.iterdir()) == []
