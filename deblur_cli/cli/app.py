@@ -48,6 +48,7 @@ from deblur_cli.errors import (
     DeblurError,
     redact,
 )
+from deblur_cli.files.formats import FORMATS
 from deblur_cli.files.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from deblur_cli.progress import Progress as ProgressFn
 from deblur_cli.tools.doctor import DISTRIBUTION
@@ -282,7 +283,7 @@ def checked_by(check: Any) -> Any:
     return callback
 
 
-Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
+Quality = Annotated[int, typer.Option(min=1, max=100, help=f"Quality of {'/'.join(f.label.split()[0] for f in FORMATS if f.quality)} outputs.")]
 MaxPixels = Annotated[
     Optional[int], typer.Option(help=f"Refuse images with more pixels than this (decompression-bomb guard; 0 = no limit). Env: {MAX_PIXELS_ENV}. \\[default: {DEFAULT_MAX_PIXELS:_}]")
 ]

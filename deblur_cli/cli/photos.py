@@ -28,9 +28,10 @@ from deblur_cli.cli.app import (
 )
 from deblur_cli.cli.options import inference_options, load, locate
 from deblur_cli.errors import EXIT_FAILURES, UsageError
+from deblur_cli.files.formats import FORMATS
 from deblur_cli.methods import InferenceOptions
 
-OutputFormat = Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="Format of results whose name deblur chooses (jpg, png, tif, webp, bmp): next to their input, in a folder, or on standard output (-o -). Default: the input's own.", show_default=False)]
+OutputFormat = Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help=f"Format of results whose name deblur chooses ({', '.join(f.suffix[1:] for f in FORMATS if f.write)}): next to their input, in a folder, or on standard output (-o -). Default: the input's own.", show_default=False)]
 
 
 @inference_options()
